@@ -1,0 +1,3 @@
+function(ortex_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers)
+endfunction()

@@ -1,0 +1,38 @@
+// Module init and exports only.
+#include <napi.h>
+
+#include "common.h"
+#include "io_binding.h"
+#include "run_options.h"
+#include "session.h"
+
+namespace {
+
+Napi::Value AvailableProviders(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  char** names = nullptr;
+  int n = 0;
+  ORT_THROW_ON_ERROR(env, ortex::g_ort->GetAvailableProviders(&names, &n));
+  Napi::Array out = Napi::Array::New(env, n);
+  for (int i = 0; i < n; i++) out.Set(static_cast<uint32_t>(i), names[i]);
+  OrtStatus* s = ortex::g_ort->ReleaseAvailableProviders(names, n);
+  if (s) ortex::g_ort->ReleaseStatus(s);
+  return out;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  std::string err = ortex::InitOrt();
+  if (!err.empty()) ORTEX_THROW(env, "ERR_ORT_INIT", "ONNX Runtime failed to initialise: " + err);
+  exports.Set("Session", ortex::Session::Init(env));
+  exports.Set("RunOptions", ortex::RunOptions::Init(env));
+  exports.Set("IoBinding", ortex::IoBinding::Init(env));
+  exports.Set("availableProviders", Napi::Function::New(env, AvailableProviders));
+  exports.Set("ortVersion", Napi::String::New(env, OrtGetApiBase()->GetVersionString()));
+  exports.Set("ortApiVersion", Napi::Number::New(env, ORT_API_VERSION));
+  exports.Set("ortBuildInfo", Napi::String::New(env, ortex::g_ort->GetBuildInfoString()));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(ortex, Init)

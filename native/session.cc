@@ -1,0 +1,410 @@
+#include "session.h"
+
+#include <memory>
+
+#include "common.h"
+#include "run_options.h"
+#include "session_options.h"
+#include "tensor.h"
+
+namespace ortex {
+namespace {
+
+std::string ElemName(int t) {
+  static const char* kOnnx[] = {"undefined", "float", "uint8", "int8", "uint16", "int16", "int32", "int64",
+                                "string", "bool", "float16", "double", "uint32", "uint64", "complex64",
+                                "complex128", "bfloat16", "float8e4m3fn", "float8e4m3fnuz", "float8e5m2",
+                                "float8e5m2fnuz", "uint4", "int4", "float4e2m1", "uint2", "int2", "float8e8m0"};
+  return (t >= 0 && t <= kMaxDType) ? kOnnx[t] : "unknown";
+}
+
+// Describes a type recursively, ONNX-style: tensor(float), seq(tensor(int64)), map(string,tensor(float)).
+Status Describe(const OrtTypeInfo* ti, ValueInfo* top, std::string* out) {
+  ONNXType kind;
+  OrtStatus* s = g_ort->GetOnnxTypeFromTypeInfo(ti, &kind);
+  if (s) return Status::FromOrt(s);
+  if (top) top->kind = kind;
+  switch (kind) {
+    case ONNX_TYPE_TENSOR:
+    case ONNX_TYPE_SPARSETENSOR: {
+      const OrtTensorTypeAndShapeInfo* tsi = nullptr;
+      if ((s = g_ort->CastTypeInfoToTensorInfo(ti, &tsi))) return Status::FromOrt(s);
+      ONNXTensorElementDataType et;
+      if ((s = g_ort->GetTensorElementType(tsi, &et))) return Status::FromOrt(s);
+      *out += std::string(kind == ONNX_TYPE_SPARSETENSOR ? "sparse_tensor(" : "tensor(") + ElemName(et) + ")";
+      if (top) {
+        top->elem_type = et;
+        size_t rank = 0;
+        if ((s = g_ort->GetDimensionsCount(tsi, &rank))) return Status::FromOrt(s);
+        top->dims.resize(rank);
+        std::vector<const char*> sym(rank, nullptr);
+        if ((s = g_ort->GetDimensions(tsi, top->dims.data(), rank))) return Status::FromOrt(s);
+        if ((s = g_ort->GetSymbolicDimensions(tsi, sym.data(), rank))) return Status::FromOrt(s);
+        for (size_t i = 0; i < rank; i++) top->symbolic.emplace_back(sym[i] ? sym[i] : "");
+        // ORT reports rank 0 both for scalars and for "no shape known"; the proto is not
+        // reachable from the C API, so a scalar is what we report.
+        top->has_shape = true;
+      }
+      return Status{};
+    }
+    case ONNX_TYPE_SEQUENCE: {
+      const OrtSequenceTypeInfo* sti = nullptr;
+      OrtTypeInfo* elem = nullptr;
+      if ((s = g_ort->CastTypeInfoToSequenceTypeInfo(ti, &sti))) return Status::FromOrt(s);
+      if ((s = g_ort->GetSequenceElementType(sti, &elem))) return Status::FromOrt(s);
+      *out += "seq(";
+      Status st = Describe(elem, nullptr, out);
+      g_ort->ReleaseTypeInfo(elem);
+      *out += ")";
+      return st;
+    }
+    case ONNX_TYPE_MAP: {
+      const OrtMapTypeInfo* mti = nullptr;
+      ONNXTensorElementDataType key;
+      OrtTypeInfo* val = nullptr;
+      if ((s = g_ort->CastTypeInfoToMapTypeInfo(ti, &mti))) return Status::FromOrt(s);
+      if ((s = g_ort->GetMapKeyType(mti, &key))) return Status::FromOrt(s);
+      if ((s = g_ort->GetMapValueType(mti, &val))) return Status::FromOrt(s);
+      *out += "map(" + ElemName(key) + ",";
+      Status st = Describe(val, nullptr, out);
+      g_ort->ReleaseTypeInfo(val);
+      *out += ")";
+      return st;
+    }
+    case ONNX_TYPE_OPTIONAL: {
+      const OrtOptionalTypeInfo* oti = nullptr;
+      OrtTypeInfo* inner = nullptr;
+      if ((s = g_ort->CastTypeInfoToOptionalTypeInfo(ti, &oti))) return Status::FromOrt(s);
+      if ((s = g_ort->GetOptionalContainedTypeInfo(oti, &inner))) return Status::FromOrt(s);
+      *out += "optional(";
+      Status st = Describe(inner, nullptr, out);
+      g_ort->ReleaseTypeInfo(inner);
+      *out += ")";
+      return st;
+    }
+    default:
+      *out += "unknown";
+      return Status{};
+  }
+}
+
+Status ReadValueInfos(OrtSession* session, bool inputs, std::vector<ValueInfo>* out) {
+  size_t n = 0;
+  OrtStatus* s = inputs ? g_ort->SessionGetInputCount(session, &n) : g_ort->SessionGetOutputCount(session, &n);
+  if (s) return Status::FromOrt(s);
+  for (size_t i = 0; i < n; i++) {
+    ValueInfo v;
+    char* name = nullptr;
+    s = inputs ? g_ort->SessionGetInputName(session, i, CpuAllocator(), &name)
+               : g_ort->SessionGetOutputName(session, i, CpuAllocator(), &name);
+    if (s) return Status::FromOrt(s);
+    v.name = name;
+    CpuAllocator()->Free(CpuAllocator(), name);
+    OrtTypeInfo* ti = nullptr;
+    s = inputs ? g_ort->SessionGetInputTypeInfo(session, i, &ti) : g_ort->SessionGetOutputTypeInfo(session, i, &ti);
+    if (s) return Status::FromOrt(s);
+    Status st = Describe(ti, &v, &v.description);
+    g_ort->ReleaseTypeInfo(ti);
+    if (!st.ok) return st;
+    out->push_back(std::move(v));
+  }
+  return Status{};
+}
+
+}  // namespace
+
+// Creates the OrtSession on the thread pool: parsing and optimizing a model can take
+// seconds and must not stall the event loop.
+class LoadWorker : public Napi::AsyncWorker {
+ public:
+  LoadWorker(Napi::Env env, Session* session, Napi::Object self, SessionConfig config)
+      : Napi::AsyncWorker(env, "ortex:load"), session_(session), deferred_(Napi::Promise::Deferred::New(env)),
+        config_(std::move(config)) {
+    self_.Reset(self, 1);
+  }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  std::string path_;
+  Napi::Reference<Napi::Value> bytes_ref_;  // keeps a model buffer alive during creation
+  const void* bytes_ = nullptr;
+  size_t bytes_len_ = 0;
+
+  void Execute() override {
+    status_ = ApplySessionConfig(config_, &applied_);
+    if (!status_.ok) return;
+    OrtStatus* s = path_.empty()
+                       ? g_ort->CreateSessionFromArray(ortex::Env(), bytes_, bytes_len_, applied_.options, &ort_session_)
+                       : g_ort->CreateSession(ortex::Env(), path_.c_str(), applied_.options, &ort_session_);
+    g_ort->ReleaseSessionOptions(applied_.options);
+    applied_.options = nullptr;
+    status_ = Status::FromOrt(s);
+    if (status_.ok) status_ = ReadValueInfos(ort_session_, true, &inputs_);
+    if (status_.ok) status_ = ReadValueInfos(ort_session_, false, &outputs_);
+    if (!status_.ok && ort_session_) {
+      g_ort->ReleaseSession(ort_session_);
+      ort_session_ = nullptr;
+    }
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    session_->loading_ = false;
+    if (!status_.ok) {
+      deferred_.Reject(ErrorFromStatus(env, status_).Value());
+      return;
+    }
+    session_->uses_cuda_ = applied_.uses_cuda;
+    Napi::Object result = Napi::Object::New(env);
+    Napi::Array ins = Napi::Array::New(env, inputs_.size());
+    Napi::Array outs = Napi::Array::New(env, outputs_.size());
+    for (size_t i = 0; i < inputs_.size(); i++) ins.Set(static_cast<uint32_t>(i), ValueInfoToJs(env, inputs_[i]));
+    for (size_t i = 0; i < outputs_.size(); i++) outs.Set(static_cast<uint32_t>(i), ValueInfoToJs(env, outputs_[i]));
+    Napi::Array providers = Napi::Array::New(env, applied_.providers.size());
+    for (size_t i = 0; i < applied_.providers.size(); i++) providers.Set(static_cast<uint32_t>(i), applied_.providers[i]);
+    Napi::Array warnings = Napi::Array::New(env, applied_.warnings.size());
+    for (size_t i = 0; i < applied_.warnings.size(); i++) warnings.Set(static_cast<uint32_t>(i), applied_.warnings[i]);
+    result.Set("inputs", ins);
+    result.Set("outputs", outs);
+    result.Set("executionProviders", providers);
+    result.Set("warnings", warnings);
+    session_->Adopt(ort_session_, std::move(inputs_), std::move(outputs_));
+    deferred_.Resolve(result);
+  }
+
+ private:
+  Session* session_;
+  Napi::ObjectReference self_;
+  Napi::Promise::Deferred deferred_;
+  SessionConfig config_;
+  AppliedOptions applied_;
+  Status status_;
+  OrtSession* ort_session_ = nullptr;
+  std::vector<ValueInfo> inputs_, outputs_;
+};
+
+namespace {
+
+// Everything one Run needs, prepared on the JS thread.
+struct RunCall {
+  std::vector<ValuePtr> inputs;
+  std::vector<const OrtValue*> input_ptrs;
+  std::vector<const char*> input_names;
+  std::vector<const char*> output_names;
+  std::vector<OrtValue*> outputs;
+  BorrowedRanges borrowed;
+  OrtRunOptions* run_options = nullptr;
+
+  ~RunCall() {
+    for (OrtValue* v : outputs)
+      if (v) g_ort->ReleaseValue(v);
+  }
+
+  // args: inputIndices number[], values (encoded), outputIndices number[]
+  void Prepare(Napi::Env env, Session* s, Napi::Value idx_v, Napi::Value values_v, Napi::Value out_v,
+               InputMemory mode) {
+    if (!idx_v.IsArray() || !values_v.IsArray() || !out_v.IsArray())
+      ORTEX_THROW_TYPE(env, "ERR_INVALID_ARG", "Expected (inputIndices[], values[], outputIndices[])");
+    auto idx = idx_v.As<Napi::Array>();
+    auto values = values_v.As<Napi::Array>();
+    auto out = out_v.As<Napi::Array>();
+    if (idx.Length() != values.Length())
+      ORTEX_THROW_TYPE(env, "ERR_INVALID_ARG", "inputIndices and values differ in length");
+    const auto& in_names = s->input_names();
+    const auto& out_names = s->output_names();
+    for (uint32_t i = 0; i < idx.Length(); i++) {
+      uint32_t k = idx.Get(i).As<Napi::Number>().Uint32Value();
+      if (k >= in_names.size()) ORTEX_THROW(env, "ERR_INPUT_NAME", "Input index out of range");
+      ValuePtr v = ValueFromJs(env, values.Get(i), mode, mode == InputMemory::kBorrow ? &borrowed : nullptr);
+      if (!v) continue;  // an absent optional input
+      input_names.push_back(in_names[k]);
+      input_ptrs.push_back(v.get());
+      inputs.push_back(std::move(v));
+    }
+    for (uint32_t i = 0; i < out.Length(); i++) {
+      uint32_t k = out.Get(i).As<Napi::Number>().Uint32Value();
+      if (k >= out_names.size()) ORTEX_THROW(env, "ERR_OUTPUT_NAME", "Output index out of range");
+      output_names.push_back(out_names[k]);
+    }
+    outputs.assign(output_names.size(), nullptr);
+  }
+
+  OrtStatus* Run(OrtSession* session) {
+    return g_ort->Run(session, run_options, input_names.data(), input_ptrs.data(), input_ptrs.size(),
+                      output_names.data(), output_names.size(), outputs.data());
+  }
+
+  Napi::Array Results(Napi::Env env) {
+    Napi::Array arr = Napi::Array::New(env, outputs.size());
+    for (size_t i = 0; i < outputs.size(); i++) {
+      OrtValue* v = outputs[i];
+      outputs[i] = nullptr;  // ValueToJs owns it now, even if it throws
+      arr.Set(static_cast<uint32_t>(i), ValueToJs(env, v, borrowed));
+    }
+    return arr;
+  }
+};
+
+class RunWorker : public Napi::AsyncWorker {
+ public:
+  RunWorker(Napi::Env env, Session* session, Napi::Object self, Napi::Value run_options)
+      : Napi::AsyncWorker(env, "ortex:run"), session_(session), deferred_(Napi::Promise::Deferred::New(env)) {
+    self_.Reset(self, 1);
+    if (run_options.IsObject()) run_options_ref_.Reset(run_options.As<Napi::Object>(), 1);
+  }
+  RunCall call;
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override { status_ = Status::FromOrt(call.Run(session_->ort())); }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    session_->EndRun();
+    if (!status_.ok) {
+      deferred_.Reject(ErrorFromStatus(env, status_).Value());
+      return;
+    }
+    try {
+      deferred_.Resolve(call.Results(env));
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+    }
+  }
+
+ private:
+  Session* session_;
+  Napi::ObjectReference self_;
+  Napi::ObjectReference run_options_ref_;
+  Napi::Promise::Deferred deferred_;
+  Status status_;
+};
+
+}  // namespace
+
+Napi::Function Session::Init(Napi::Env env) {
+  return DefineClass(env, "Session",
+                     {InstanceMethod<&Session::JS_load>("load"),
+                      InstanceMethod<&Session::JS_runSync>("runSync"),
+                      InstanceMethod<&Session::JS_run>("run"),
+                      InstanceMethod<&Session::JS_release>("release"),
+                      InstanceMethod<&Session::JS_endProfiling>("endProfiling"),
+                      InstanceAccessor<&Session::JS_inflight>("inflight")});
+}
+
+Session::Session(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Session>(info) {}
+
+Session::~Session() {
+  if (session_) g_ort->ReleaseSession(session_);
+}
+
+void Session::CheckUsable(Napi::Env env) const {
+  if (released_) ORTEX_THROW(env, "ERR_SESSION_RELEASED", "The session has been released; create a new one");
+  if (!session_) ORTEX_THROW(env, "ERR_SESSION_NOT_LOADED", "The session has no model loaded yet");
+}
+
+void Session::Adopt(OrtSession* session, std::vector<ValueInfo> inputs, std::vector<ValueInfo> outputs) {
+  session_ = session;
+  inputs_ = std::move(inputs);
+  outputs_ = std::move(outputs);
+  for (const auto& v : inputs_) input_name_ptrs_.push_back(v.name.c_str());
+  for (const auto& v : outputs_) output_name_ptrs_.push_back(v.name.c_str());
+}
+
+// load(pathOrBytes: string | Uint8Array, options: object) -> Promise<info>
+Napi::Value Session::JS_load(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (session_ || loading_ || released_) ORTEX_THROW(env, "ERR_SESSION_STATE", "load() may be called once");
+  REQUIRE_ARG(info, 1, IsObject, "an options object");
+  SessionConfig config = ReadSessionConfig(env, info[1].As<Napi::Object>());
+  auto* worker = new LoadWorker(env, this, info.This().As<Napi::Object>(), std::move(config));
+  if (info[0].IsString()) {
+    worker->path_ = info[0].As<Napi::String>().Utf8Value();
+  } else if (info[0].IsTypedArray()) {
+    auto ta = info[0].As<Napi::TypedArray>();
+    worker->bytes_ = static_cast<const char*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+    worker->bytes_len_ = ta.ByteLength();
+    worker->bytes_ref_ = Napi::Reference<Napi::Value>::New(info[0], 1);
+  } else {
+    delete worker;
+    ORTEX_THROW_TYPE(env, "ERR_INVALID_ARG", "Expected a path or a Uint8Array of model bytes");
+  }
+  loading_ = true;
+  Napi::Promise p = worker->Promise();
+  worker->Queue();
+  return p;
+}
+
+Napi::Value Session::JS_runSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckUsable(env);
+  RunCall call;
+  call.Prepare(env, this, info[0], info[1], info[2], InputMemory::kBorrow);
+  call.run_options = info.Length() > 3 ? RunOptions::From(env, info[3]) : nullptr;
+  OrtStatus* s = call.Run(session_);
+  if (s) ThrowStatus(env, s);
+  return call.Results(env);
+}
+
+Napi::Value Session::JS_run(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckUsable(env);
+  Napi::Value ro = info.Length() > 3 ? info[3] : env.Undefined();
+  auto* worker = new RunWorker(env, this, info.This().As<Napi::Object>(), ro);
+  try {
+    worker->call.Prepare(env, this, info[0], info[1], info[2], InputMemory::kCopy);
+    worker->call.run_options = RunOptions::From(env, ro);
+  } catch (...) {
+    delete worker;
+    throw;
+  }
+  BeginRun();
+  Napi::Promise p = worker->Promise();
+  worker->Queue();
+  return p;
+}
+
+Napi::Value Session::JS_release(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (released_) return env.Undefined();
+  if (inflight_ > 0)
+    ORTEX_THROW(env, "ERR_SESSION_BUSY",
+                std::to_string(inflight_) + " run(s) are still in flight; await them before release()");
+  if (session_) g_ort->ReleaseSession(session_);
+  session_ = nullptr;
+  released_ = true;
+  return env.Undefined();
+}
+
+Napi::Value Session::JS_endProfiling(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckUsable(env);
+  char* path = nullptr;
+  ORT_THROW_ON_ERROR(env, g_ort->SessionEndProfiling(session_, CpuAllocator(), &path));
+  Napi::String out = Napi::String::New(env, path ? path : "");
+  if (path) CpuAllocator()->Free(CpuAllocator(), path);
+  return out;
+}
+
+Napi::Value Session::JS_inflight(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), inflight_);
+}
+
+Napi::Object ValueInfoToJs(Napi::Env env, const ValueInfo& v) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("name", v.name);
+  o.Set("kind", v.kind);
+  o.Set("elemType", v.elem_type);
+  o.Set("description", v.description);
+  Napi::Array shape = Napi::Array::New(env, v.dims.size());
+  for (size_t i = 0; i < v.dims.size(); i++) {
+    if (v.dims[i] >= 0)
+      shape.Set(static_cast<uint32_t>(i), static_cast<double>(v.dims[i]));
+    else if (!v.symbolic[i].empty())
+      shape.Set(static_cast<uint32_t>(i), v.symbolic[i]);
+    else
+      shape.Set(static_cast<uint32_t>(i), -1.0);
+  }
+  o.Set("shape", shape);
+  return o;
+}
+
+}  // namespace ortex

@@ -1,0 +1,70 @@
+// Session: ObjectWrap over one OrtSession.
+//
+// Threads: load() and run() do their ORT work on libuv's thread pool and settle their
+// promise on the JS thread; runSync() runs on the calling JS thread. OrtSession::Run is
+// thread-safe, so any number of runs may be in flight at once. release() refuses while
+// runs are in flight (ERR_SESSION_BUSY) rather than pulling the session out from under
+// them; the in-flight count is only touched on the JS thread.
+#pragma once
+
+#include <napi.h>
+#include <onnxruntime_c_api.h>
+
+#include <string>
+#include <vector>
+
+#include "ort_env.h"
+#include "value_convert.h"
+
+namespace ortex {
+
+// Static description of one model input or output.
+struct ValueInfo {
+  std::string name;
+  int kind = 0;                        // ONNXType
+  int elem_type = 0;                   // ONNXTensorElementDataType, tensors only
+  std::vector<int64_t> dims;           // -1 for a dynamic dim
+  std::vector<std::string> symbolic;   // symbolic name per dim ("" if none)
+  bool has_shape = false;
+  std::string description;             // e.g. "tensor(float)", "seq(tensor(int64))"
+};
+
+class Session : public Napi::ObjectWrap<Session> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit Session(const Napi::CallbackInfo& info);
+  ~Session() override;
+
+  OrtSession* ort() const { return session_; }
+  bool uses_cuda() const { return uses_cuda_; }
+  const std::vector<const char*>& input_names() const { return input_name_ptrs_; }
+  const std::vector<const char*>& output_names() const { return output_name_ptrs_; }
+  // Throws ERR_SESSION_RELEASED / ERR_SESSION_NOT_LOADED.
+  void CheckUsable(Napi::Env env) const;
+  void BeginRun() { inflight_++; }
+  void EndRun() { inflight_--; }
+
+ private:
+  friend class LoadWorker;
+
+  Napi::Value JS_load(const Napi::CallbackInfo& info);
+  Napi::Value JS_runSync(const Napi::CallbackInfo& info);
+  Napi::Value JS_run(const Napi::CallbackInfo& info);
+  Napi::Value JS_release(const Napi::CallbackInfo& info);
+  Napi::Value JS_endProfiling(const Napi::CallbackInfo& info);
+  Napi::Value JS_inflight(const Napi::CallbackInfo& info);
+
+  void Adopt(OrtSession* session, std::vector<ValueInfo> inputs, std::vector<ValueInfo> outputs);
+
+  OrtSession* session_ = nullptr;
+  bool loading_ = false;
+  bool released_ = false;
+  bool uses_cuda_ = false;
+  int inflight_ = 0;
+  std::vector<ValueInfo> inputs_, outputs_;
+  std::vector<const char*> input_name_ptrs_, output_name_ptrs_;
+};
+
+Napi::Object ValueInfoToJs(Napi::Env env, const ValueInfo& v);
+
+}  // namespace ortex

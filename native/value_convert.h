@@ -1,0 +1,47 @@
+// Conversion between ortex's wire encoding of values (built by src/feeds.ts) and OrtValue.
+//
+//   tensor    [typeEnum, data, dims]   data: TypedArray | ArrayBuffer | string[]; dims: number[]
+//   sequence  { sequence: value[] }
+//   map       { keys: tensor, values: tensor }
+//   none      null                      (an absent optional)
+//
+// All functions here run on the JS thread: they read or create JS values.
+#pragma once
+
+#include <napi.h>
+#include <onnxruntime_c_api.h>
+
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "ort_env.h"
+
+namespace ortex {
+
+struct OrtValueDeleter {
+  void operator()(OrtValue* v) const { if (v) g_ort->ReleaseValue(v); }
+};
+using ValuePtr = std::unique_ptr<OrtValue, OrtValueDeleter>;
+
+// How an input tensor's bytes reach ORT.
+enum class InputMemory {
+  kBorrow,  // wrap the caller's memory (sync runs: the caller cannot run JS meanwhile)
+  kCopy,    // copy into ORT-owned memory (async runs: the caller may mutate its array)
+};
+
+// Address ranges of caller memory wrapped by kBorrow inputs. An output that points
+// into one of them is copied, never handed out as a second owner of that memory.
+using BorrowedRanges = std::vector<std::pair<const char*, const char*>>;
+
+// Throws a JS error (code ERR_INPUT_*) when the encoding is malformed.
+ValuePtr ValueFromJs(Napi::Env env, Napi::Value v, InputMemory mode, BorrowedRanges* borrowed);
+
+// Takes ownership of `value`. Tensor buffers are handed to JS without a copy: the
+// ArrayBuffer's finalizer releases the OrtValue.
+Napi::Value ValueToJs(Napi::Env env, OrtValue* value, const BorrowedRanges& borrowed);
+
+// Reads a JS number[] of dims into int64s; throws ERR_INPUT_SHAPE on a bad dim.
+std::vector<int64_t> ReadDims(Napi::Env env, Napi::Value dims, size_t* element_count);
+
+}  // namespace ortex
