@@ -29,6 +29,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("availableProviders", Napi::Function::New(env, AvailableProviders));
   exports.Set("ortVersion", Napi::String::New(env, OrtGetApiBase()->GetVersionString()));
   exports.Set("ortApiVersion", Napi::Number::New(env, ORT_API_VERSION));
+  exports.Set("libraryDir", Napi::String::New(env, ortex::LibraryDir()));
   exports.Set("ortBuildInfo", Napi::String::New(env, ortex::g_ort->GetBuildInfoString()));
   return exports;
 }

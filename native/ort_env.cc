@@ -1,5 +1,8 @@
 #include "ort_env.h"
 
+#include <dlfcn.h>
+
+#include <cstring>
 #include <mutex>
 
 namespace ortex {
@@ -18,6 +21,9 @@ void ORT_API_CALL LogToStderr(void*, OrtLoggingLevel severity, const char* categ
                               const char* logid, const char* code_location,
                               const char* message) {
   static const char* kLevels[] = {"VERBOSE", "INFO", "WARNING", "ERROR", "FATAL"};
+  // ortex reports a missing provider library itself, once, with the fix; ORT's own line
+  // for the same failure would be a second, less actionable message.
+  if (strstr(message, "Failed to load library") && strstr(message, "libonnxruntime_providers_")) return;
   int level = static_cast<int>(severity);
   fprintf(stderr, "[ortex:ort %s] %s%s%s\n", (level >= 0 && level < 5) ? kLevels[level] : "?",
           logid && *logid ? logid : "", logid && *logid ? ": " : "", message);
@@ -49,6 +55,14 @@ std::string InitOrt() {
 }
 
 OrtEnv* Env() { return g_env; }
+
+std::string LibraryDir() {
+  Dl_info info;
+  if (!dladdr(reinterpret_cast<void*>(&OrtGetApiBase), &info) || !info.dli_fname) return ".";
+  std::string path = info.dli_fname;
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "." : path.substr(0, slash);
+}
 OrtAllocator* CpuAllocator() { return g_cpu_allocator; }
 const OrtMemoryInfo* CpuMemoryInfo() { return g_cpu_memory_info; }
 

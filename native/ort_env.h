@@ -19,6 +19,9 @@ std::string InitOrt();
 
 OrtEnv* Env();
 
+// The folder libonnxruntime.so.1 was loaded from (where ORT also looks for provider libraries).
+std::string LibraryDir();
+
 // The CPU allocator ORT hands out; owned by ORT, never released.
 OrtAllocator* CpuAllocator();
 const OrtMemoryInfo* CpuMemoryInfo();

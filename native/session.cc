@@ -167,6 +167,24 @@ class LoadWorker : public Napi::AsyncWorker {
     result.Set("outputs", outs);
     result.Set("executionProviders", providers);
     result.Set("warnings", warnings);
+    Napi::Array attempts = Napi::Array::New(env, applied_.attempts.size());
+    for (size_t i = 0; i < applied_.attempts.size(); i++) {
+      const ProviderAttempt& a = applied_.attempts[i];
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("name", a.config.name);
+      Napi::Array opts = Napi::Array::New(env, a.config.options.size());
+      for (size_t k = 0; k < a.config.options.size(); k++) {
+        Napi::Array kv = Napi::Array::New(env, 2);
+        kv.Set(0u, a.config.options[k].first);
+        kv.Set(1u, a.config.options[k].second);
+        opts.Set(static_cast<uint32_t>(k), kv);
+      }
+      o.Set("options", opts);
+      o.Set("ok", a.ok);
+      o.Set("error", a.error);
+      attempts.Set(static_cast<uint32_t>(i), o);
+    }
+    result.Set("providerAttempts", attempts);
     session_->Adopt(ort_session_, std::move(inputs_), std::move(outputs_));
     deferred_.Resolve(result);
   }

@@ -2,6 +2,8 @@
 
 #include <cpu_provider_factory.h>
 
+#include <unistd.h>
+
 #include <cstdlib>
 
 #include "common.h"
@@ -66,6 +68,25 @@ OrtStatus* AppendProvider(OrtSessionOptions* so, const ProviderConfig& p) {
     return s;
   }
   return g_ort->SessionOptionsAppendExecutionProvider(so, p.name.c_str(), keys.data(), values.data(), keys.size());
+}
+
+std::string FirstLine(const std::string& s) {
+  std::string line = s.substr(0, s.find('\n'));
+  return line;
+}
+
+// Names the provider library ORT needs and could not find, if that is why it failed.
+// ORT loads providers from the folder of libonnxruntime.so.1 itself.
+std::string MissingProviderLibrary(const std::string& provider) {
+  if (provider != "cuda" && provider != "tensorrt") return "";
+  const std::string dir = LibraryDir();
+  for (const char* lib : {"libonnxruntime_providers_shared.so",
+                          provider == "cuda" ? "libonnxruntime_providers_cuda.so" : "libonnxruntime_providers_tensorrt.so"}) {
+    if (access((dir + "/" + lib).c_str(), F_OK) != 0)
+      return std::string(lib) + " was not found in " + dir +
+             " (install the GPU providers with CUDA 12, cuDNN 9" + (provider == "tensorrt" ? " and TensorRT 10" : "") + ")";
+  }
+  return "";
 }
 
 }  // namespace
@@ -134,19 +155,21 @@ Status ApplySessionConfig(const SessionConfig& c, AppliedOptions* out) {
 
   for (const auto& p : c.providers) {
     OrtStatus* ps = AppendProvider(so, p);
+    out->attempts.push_back({p, ps == nullptr, ps ? g_ort->GetErrorMessage(ps) : ""});
     if (!ps) {
       if (p.name != "cpu") out->providers.push_back(p.name);
       if (p.name == "cuda" || p.name == "tensorrt") out->uses_cuda = true;
       continue;
     }
     Status st = Status::FromOrt(ps);
+    const std::string why = MissingProviderLibrary(p.name);
+    const std::string detail = why.empty() ? st.message : why + " (ONNX Runtime: " + FirstLine(st.message) + ")";
     if (c.strict_providers) {
       g_ort->ReleaseSessionOptions(so);
-      return Status::Error("ERR_EP_UNAVAILABLE", "Execution provider '" + p.name +
-                                                     "' could not be enabled (strict): " + st.message);
+      return Status::Error("ERR_EP_UNAVAILABLE",
+                           "Execution provider '" + p.name + "' could not be enabled (strict: true): " + detail);
     }
-    out->warnings.push_back("Execution provider '" + p.name +
-                            "' is unavailable, falling back to the next one: " + st.message);
+    out->warnings.push_back("Execution provider '" + p.name + "' is unavailable, falling back to the next: " + detail);
   }
   out->providers.push_back("cpu");  // ORT always appends CPU last for what others do not take
   out->options = so;

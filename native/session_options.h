@@ -43,10 +43,17 @@ struct SessionConfig {
 // Reads the normalised JS object. Throws ERR_INVALID_ARG on a malformed one.
 SessionConfig ReadSessionConfig(Napi::Env env, Napi::Object obj);
 
+struct ProviderAttempt {
+  ProviderConfig config;
+  bool ok = false;
+  std::string error;  // empty when ok
+};
+
 struct AppliedOptions {
   OrtSessionOptions* options = nullptr;  // caller releases
   std::vector<std::string> providers;    // what the session will run on, in priority order
   std::vector<std::string> warnings;     // one per provider that fell back
+  std::vector<ProviderAttempt> attempts; // every provider asked for, with the options handed to ORT
   bool uses_cuda = false;
 };
 

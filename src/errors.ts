@@ -1,0 +1,108 @@
+/**
+ * Every error ortex raises carries a `code` from this catalogue and the HTTP status a
+ * server should answer with. One table, so the server maps codes to statuses in one place.
+ */
+
+export const ERROR_CODES = {
+  ERR_INVALID_ARG: 400,
+  ERR_OPTION_INVALID: 400,
+  ERR_INPUT_NAME: 400,
+  ERR_INPUT_MISSING: 400,
+  ERR_INPUT_TYPE: 400,
+  ERR_INPUT_SHAPE: 400,
+  ERR_INPUT_DATA_LENGTH: 400,
+  ERR_OUTPUT_NAME: 400,
+  ERR_OUTPUT_TYPE: 500,
+  ERR_MODEL_NOT_FOUND: 404,
+  ERR_MODEL_INVALID: 422,
+  ERR_SESSION_RELEASED: 409,
+  ERR_SESSION_BUSY: 409,
+  ERR_SESSION_STATE: 409,
+  ERR_SESSION_NOT_LOADED: 409,
+  ERR_RUN_CANCELLED: 499,
+  ERR_RUN_TIMEOUT: 504,
+  ERR_EP_UNAVAILABLE: 503,
+  ERR_NATIVE_LOAD: 500,
+  ERR_ORT_INIT: 500,
+  // ONNX Runtime's own status codes, surfaced as ERR_ORT_<CODE>.
+  ERR_ORT_FAIL: 500,
+  ERR_ORT_INVALID_ARGUMENT: 400,
+  ERR_ORT_NO_SUCHFILE: 404,
+  ERR_ORT_NO_MODEL: 422,
+  ERR_ORT_ENGINE_ERROR: 500,
+  ERR_ORT_RUNTIME_EXCEPTION: 500,
+  ERR_ORT_INVALID_PROTOBUF: 422,
+  ERR_ORT_MODEL_LOADED: 409,
+  ERR_ORT_NOT_IMPLEMENTED: 501,
+  ERR_ORT_INVALID_GRAPH: 422,
+  ERR_ORT_EP_FAIL: 500,
+  ERR_ORT_MODEL_LOAD_CANCELED: 499,
+  ERR_ORT_MODEL_REQUIRES_COMPILATION: 422,
+  ERR_ORT_NOT_FOUND: 404,
+  ERR_ORT_DEVICE_RESET: 503,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+interface Coded {
+  readonly code: ErrorCode;
+  readonly status: number;
+}
+
+/** An error from ortex or ONNX Runtime at run time. */
+export class OrtexError extends Error implements Coded {
+  readonly code: ErrorCode;
+  readonly status: number;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'OrtexError';
+    this.code = code;
+    this.status = ERROR_CODES[code];
+  }
+}
+
+/** An argument or option of the wrong kind. */
+export class OrtexTypeError extends TypeError implements Coded {
+  readonly code: ErrorCode;
+  readonly status: number;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'TypeError';
+    this.code = code;
+    this.status = ERROR_CODES[code];
+  }
+}
+
+/** An argument or option of the right kind but out of range. */
+export class OrtexRangeError extends RangeError implements Coded {
+  readonly code: ErrorCode;
+  readonly status: number;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'RangeError';
+    this.code = code;
+    this.status = ERROR_CODES[code];
+  }
+}
+
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.prototype.hasOwnProperty.call(ERROR_CODES, code);
+}
+
+/** The HTTP status for any error: its catalogue status, or 500 for anything unknown. */
+export function httpStatusOf(err: unknown): number {
+  const code = (err as { code?: unknown } | null)?.code;
+  return isErrorCode(code) ? ERROR_CODES[code] : 500;
+}
+
+/**
+ * Re-raises an error thrown by the native addon as an OrtexError created here, so its
+ * stack shows the caller's frames (V8 adds the async frames of the awaiting caller).
+ */
+export function fromNative(err: unknown, context?: string): OrtexError | OrtexTypeError {
+  if (err instanceof OrtexError || err instanceof OrtexTypeError || err instanceof OrtexRangeError) return err;
+  const e = err as { code?: unknown; message?: string };
+  const message = (context ? `${context}: ` : '') + (e?.message ?? String(err));
+  const code = isErrorCode(e?.code) ? e.code : 'ERR_ORT_FAIL';
+  return err instanceof TypeError ? new OrtexTypeError(code, message) : new OrtexError(code, message, { cause: err });
+}

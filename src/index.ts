@@ -1,0 +1,32 @@
+/**
+ * ortex: ONNX Runtime for Node, off the event loop. Public exports only.
+ *
+ * @example
+ * import * as ort from 'ortex';   // where you had: import * as ort from 'onnxruntime-node'
+ * const session = await ort.InferenceSession.create('model.onnx');
+ * const out = await session.run({ x: new ort.Tensor('float32', new Float32Array(64), [1, 64]) });
+ */
+
+import { native } from './native.js';
+
+export { InferenceSession } from './inference-session.js';
+export type { RunOptions, ValueMetadata, FeedsType, FetchesType, ReturnType } from './inference-session.js';
+export { IoBinding } from './io-binding.js';
+export { Tensor } from './tensor.js';
+export type { TensorData } from './tensor.js';
+export type { TensorType, TypedArray, TensorDataMap } from './dtypes.js';
+export { TENSOR_TYPES } from './dtypes.js';
+export type { OnnxValue, MapKey, TensorLike } from './values.js';
+export type { SessionOptions, ExecutionProviderConfig, TensorRTOptions, CUDAOptions, CPUOptions } from './session-options.js';
+export { OrtexError, OrtexTypeError, OrtexRangeError, ERROR_CODES, httpStatusOf } from './errors.js';
+export type { ErrorCode } from './errors.js';
+
+/** Versions and build facts of the ONNX Runtime library ortex is running on. */
+export const env = {
+  versions: { ortex: '0.1.0', onnxruntime: native.ortVersion, ortApi: native.ortApiVersion },
+  buildInfo: native.ortBuildInfo,
+  /** The folder of libonnxruntime.so.1; GPU provider libraries must be placed beside it. */
+  libraryDir: native.libraryDir,
+  /** Providers compiled into the library (a GPU provider also needs its shared library at run time). */
+  availableProviders: (): string[] => native.availableProviders(),
+};

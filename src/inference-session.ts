@@ -1,0 +1,377 @@
+/**
+ * InferenceSession: onnxruntime-node's API over ortex's native session, plus runSync(),
+ * I/O binding, cancellation and timeouts. Inputs are validated here against the model's
+ * metadata before ONNX Runtime is called, so a bad feed fails with a message naming the
+ * input, what it expected and what arrived.
+ */
+
+import { existsSync, statSync } from 'node:fs';
+import { type DTypeInfo, dataLength, dtypeByOnnx, type TensorType } from './dtypes.js';
+import { OrtexError, OrtexTypeError, fromNative } from './errors.js';
+import { IoBinding } from './io-binding.js';
+import { type EncodedValue, type NativeLoadInfo, type NativeProviderAttempt, type NativeRunOptions, type NativeSession, type NativeValueInfo, native } from './native.js';
+import { type SessionOptions, normalizeSessionOptions } from './session-options.js';
+import type { Tensor } from './tensor.js';
+import { invalidType, isInteger, isObject, isString } from './validate.js';
+import { type OnnxValue, decodeValue, encodeComposite, isTensorLike } from './values.js';
+
+const KIND_TENSOR = 1;
+const KIND_OPTIONAL = 6;
+const KIND_NAMES = ['unknown', 'tensor', 'sequence', 'map', 'opaque', 'sparse_tensor', 'optional'];
+
+/** Metadata of one input or output, as onnxruntime-common reports it, plus `valueType`. */
+export type ValueMetadata =
+  | { readonly name: string; readonly isTensor: true; readonly type: TensorType; readonly shape: ReadonlyArray<number | string>; readonly valueType: string }
+  | { readonly name: string; readonly isTensor: false; readonly valueType: string };
+
+export interface RunOptions {
+  logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
+  logVerbosityLevel?: number;
+  tag?: string;
+  /** Run config entries (AddRunConfigEntry). */
+  extra?: Record<string, string | number | boolean>;
+  /** Cancels the run (run() only): it rejects with ERR_RUN_CANCELLED. */
+  signal?: AbortSignal;
+  /** Terminates the run after this long (run() only): it rejects with ERR_RUN_TIMEOUT. */
+  timeoutMs?: number;
+}
+
+export type FeedsType = Readonly<Record<string, OnnxValue | import('./values.js').TensorLike>>;
+export type FetchesType = readonly string[] | Readonly<Record<string, Tensor | null>>;
+export type ReturnType = Record<string, OnnxValue>;
+
+interface Slot {
+  readonly index: number;
+  readonly name: string;
+  readonly kind: number;
+  readonly dtype: DTypeInfo | undefined;
+  readonly shape: ReadonlyArray<number | string>;
+  readonly description: string;
+  readonly optional: boolean;
+}
+
+function toSlot(v: NativeValueInfo, index: number): Slot {
+  return {
+    index,
+    name: v.name,
+    kind: v.kind,
+    dtype: v.kind === KIND_TENSOR ? dtypeByOnnx(v.elemType) : undefined,
+    shape: v.shape,
+    description: v.description,
+    optional: v.kind === KIND_OPTIONAL,
+  };
+}
+
+function toMetadata(s: Slot): ValueMetadata {
+  if (s.kind === KIND_TENSOR && s.dtype) return { name: s.name, isTensor: true, type: s.dtype.name, shape: s.shape, valueType: s.description };
+  return { name: s.name, isTensor: false, valueType: s.description };
+}
+
+const shapeText = (dims: ReadonlyArray<number | string>) => `[${dims.join(',')}]`;
+
+function encodeTensor(slot: Slot, v: unknown): EncodedValue {
+  const d = slot.dtype!;
+  if (!isTensorLike(v)) throw invalidType(`a ${d.name} tensor`, `input '${slot.name}'`, v, 'ERR_INPUT_TYPE');
+  if (v.type !== d.name) {
+    throw new OrtexTypeError('ERR_INPUT_TYPE', `Expected a ${d.name} tensor for input '${slot.name}' but received a ${v.type} tensor`);
+  }
+  const data = v.data;
+  if (d.array ? !(data instanceof d.array) : !Array.isArray(data)) {
+    throw invalidType(d.array ? d.array.name : 'string[]', `the data of input '${slot.name}' (${d.name})`, data, 'ERR_INPUT_TYPE');
+  }
+  const dims = v.dims;
+  const shape = slot.shape;
+  // Rank 0 in the metadata is either a scalar or "no shape known": only check when known.
+  if (shape.length > 0 && dims.length !== shape.length) {
+    throw new OrtexError('ERR_INPUT_SHAPE', `Expected rank ${shape.length} ${shapeText(shape)} for input '${slot.name}' but received rank ${dims.length} ${shapeText(dims)}`);
+  }
+  let count = 1;
+  for (let i = 0; i < dims.length; i++) {
+    const x = dims[i]!;
+    if (!isInteger(x) || x < 0) {
+      throw new OrtexError('ERR_INPUT_SHAPE', `Expected non-negative integer dims for input '${slot.name}' but received ${shapeText(dims)}`);
+    }
+    const want = shape[i];
+    if (typeof want === 'number' && want >= 0 && want !== x) {
+      throw new OrtexError('ERR_INPUT_SHAPE', `Expected dims ${shapeText(shape)} for input '${slot.name}' but received ${shapeText(dims)} (dim ${i} must be ${want})`);
+    }
+    count *= x;
+  }
+  const length = (data as { length: number }).length;
+  if (length !== dataLength(d, count)) {
+    throw new OrtexError('ERR_INPUT_DATA_LENGTH', `Expected ${dataLength(d, count)} elements of data for input '${slot.name}' with dims ${shapeText(dims)} but received ${length}`);
+  }
+  return [d.onnx, data as ArrayBufferView, dims as number[]];
+}
+
+/** Maps a native run error (raised on a worker or in runSync) to a typed ortex error. */
+function runError(err: unknown, state: { cancelled: boolean; timedOut: boolean; timeoutMs?: number }): Error {
+  if (state.timedOut) return new OrtexError('ERR_RUN_TIMEOUT', `The run exceeded its timeout of ${state.timeoutMs} ms and was terminated`, { cause: err });
+  if (state.cancelled) return new OrtexError('ERR_RUN_CANCELLED', 'The run was cancelled by its AbortSignal', { cause: err });
+  return fromNative(err);
+}
+
+function loadError(err: unknown, source: string): Error {
+  const e = err as { code?: string; message?: string };
+  const msg = e?.message ?? String(err);
+  if (e?.code === 'ERR_ORT_NO_SUCHFILE') return new OrtexError('ERR_MODEL_NOT_FOUND', `Model file not found: ${source}`, { cause: err });
+  if (e?.code === 'ERR_ORT_INVALID_PROTOBUF' || e?.code === 'ERR_ORT_NO_MODEL' || /protobuf parsing failed/i.test(msg)) {
+    return new OrtexError('ERR_MODEL_INVALID', `Could not load ${source}: it is not a valid ONNX model (truncated or another format). ONNX Runtime: ${msg}`, { cause: err });
+  }
+  const typed = fromNative(err, `Could not load ${source}`);
+  return typed;
+}
+
+const warned = new Set<string>();
+
+export class InferenceSession {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  readonly inputMetadata: readonly ValueMetadata[];
+  readonly outputMetadata: readonly ValueMetadata[];
+  /** Providers the session actually runs on, in priority order ('cpu' last). */
+  readonly executionProviders: readonly string[];
+  /** Every provider asked for, the ORT option keys it was given, and why it failed if it did. */
+  readonly providerReport: readonly NativeProviderAttempt[];
+
+  readonly #native: NativeSession;
+  readonly #inputs: Map<string, Slot>;
+  readonly #outputIndex: Map<string, number>;
+  readonly #allOutputs: number[];
+  readonly #requiredInputs: number;
+  #released = false;
+
+  private constructor(nativeSession: NativeSession, info: NativeLoadInfo) {
+    this.#native = nativeSession;
+    const inputs = info.inputs.map(toSlot);
+    const outputs = info.outputs.map(toSlot);
+    this.#inputs = new Map(inputs.map((s) => [s.name, s]));
+    this.#outputIndex = new Map(outputs.map((s) => [s.name, s.index]));
+    this.#allOutputs = outputs.map((s) => s.index);
+    this.#requiredInputs = inputs.filter((s) => !s.optional).length;
+    this.inputNames = Object.freeze(inputs.map((s) => s.name));
+    this.outputNames = Object.freeze(outputs.map((s) => s.name));
+    this.inputMetadata = Object.freeze(inputs.map(toMetadata));
+    this.outputMetadata = Object.freeze(outputs.map(toMetadata));
+    this.executionProviders = Object.freeze(info.executionProviders);
+    this.providerReport = Object.freeze(info.providerAttempts);
+  }
+
+  /**
+   * Loads a model from a path or its bytes. Parsing and optimizing happen off the JS thread.
+   *
+   * @example
+   * const session = await InferenceSession.create('model.onnx', { intraOpNumThreads: 1 });
+   * const { y } = await session.run({ x: new Tensor('float32', new Float32Array(64), [1, 64]) });
+   */
+  static async create(model: string | Uint8Array | ArrayBufferLike, options?: SessionOptions): Promise<InferenceSession>;
+  static async create(buffer: ArrayBufferLike, byteOffset: number, byteLength?: number, options?: SessionOptions): Promise<InferenceSession>;
+  static async create(model: unknown, a?: unknown, b?: unknown, c?: unknown): Promise<InferenceSession> {
+    let source: string | Uint8Array;
+    let options: unknown = a;
+    if (isString(model)) {
+      if (!existsSync(model)) throw new OrtexError('ERR_MODEL_NOT_FOUND', `Model file not found: ${model}`);
+      if (statSync(model).isDirectory()) throw new OrtexError('ERR_MODEL_NOT_FOUND', `Expected a model file but ${model} is a directory`);
+      source = model;
+    } else if (model instanceof Uint8Array) {
+      source = model;
+    } else if (model instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && model instanceof SharedArrayBuffer)) {
+      if (typeof a === 'number') {
+        const length = typeof b === 'number' ? b : model.byteLength - a;
+        source = new Uint8Array(model, a, length);
+        options = typeof b === 'number' ? c : b;
+      } else {
+        source = new Uint8Array(model);
+      }
+    } else {
+      throw invalidType('a model path, Uint8Array or ArrayBuffer', 'InferenceSession.create()', model);
+    }
+    if (source instanceof Uint8Array && source.byteLength === 0) {
+      throw new OrtexError('ERR_MODEL_INVALID', 'Expected ONNX model bytes but received an empty buffer');
+    }
+    if (options !== undefined && !isObject(options)) throw invalidType('an options object', 'session options', options, 'ERR_OPTION_INVALID');
+    const normalized = normalizeSessionOptions(options as SessionOptions | undefined);
+    const nativeSession = new native.Session();
+    const what = isString(source) ? source : 'the model bytes';
+    let info: NativeLoadInfo;
+    try {
+      info = await nativeSession.load(source, normalized);
+    } catch (err) {
+      throw loadError(err, what);
+    }
+    for (const w of info.warnings) {
+      if (warned.has(w)) continue;
+      warned.add(w);
+      process.emitWarning(w, { code: 'ORTEX_EP_FALLBACK' });
+    }
+    return new InferenceSession(nativeSession, info);
+  }
+
+  #check(): void {
+    if (this.#released) throw new OrtexError('ERR_SESSION_RELEASED', 'The session has been released; create a new one');
+  }
+
+  #encodeFeeds(feeds: unknown, idx: number[], values: EncodedValue[]): void {
+    if (!isObject(feeds) || Array.isArray(feeds)) throw invalidType('an object of { inputName: Tensor }', 'feeds', feeds, 'ERR_INPUT_TYPE');
+    let required = 0;
+    for (const name in feeds) {
+      const slot = this.#inputs.get(name);
+      if (slot === undefined) {
+        throw new OrtexError('ERR_INPUT_NAME', `Unknown input '${name}'; the model's inputs are: ${this.inputNames.join(', ')}`);
+      }
+      const v = (feeds as Record<string, unknown>)[name];
+      idx.push(slot.index);
+      values.push(slot.kind === KIND_TENSOR && slot.dtype ? encodeTensor(slot, v) : encodeComposite(v, slot.description, `input '${name}'`));
+      if (!slot.optional) required++;
+    }
+    if (required !== this.#requiredInputs) {
+      const missing = [...this.#inputs.values()].filter((s) => !s.optional && !(s.name in feeds)).map((s) => s.name);
+      throw new OrtexError('ERR_INPUT_MISSING', `Missing input${missing.length > 1 ? 's' : ''} ${missing.map((m) => `'${m}'`).join(', ')}; the model needs: ${this.inputNames.join(', ')}`);
+    }
+  }
+
+  #outputIndices(fetches: FetchesType | undefined): number[] {
+    if (fetches === undefined) return this.#allOutputs;
+    const names = Array.isArray(fetches) ? (fetches as readonly string[]) : Object.keys(fetches);
+    return names.map((name) => {
+      const i = isString(name) ? this.#outputIndex.get(name) : undefined;
+      if (i === undefined) throw new OrtexError('ERR_OUTPUT_NAME', `Unknown output '${String(name)}'; the model's outputs are: ${this.outputNames.join(', ')}`);
+      return i;
+    });
+  }
+
+  #collect(encoded: EncodedValue[], outIdx: number[], fetches: FetchesType | undefined): ReturnType {
+    const result: ReturnType = {};
+    for (let i = 0; i < encoded.length; i++) {
+      const name = this.outputNames[outIdx[i]!]!;
+      const value = decodeValue(encoded[i]!);
+      const pre = fetches && !Array.isArray(fetches) ? (fetches as Record<string, Tensor | null>)[name] : null;
+      if (pre && value && 'data' in value && pre.data && ArrayBuffer.isView(pre.data)) {
+        // onnxruntime-node semantics for pre-allocated fetches: the result lands in the caller's tensor.
+        (pre.data as unknown as { set(a: ArrayLike<unknown>): void }).set(value.data as ArrayLike<unknown>);
+        result[name] = pre;
+      } else {
+        result[name] = value;
+      }
+    }
+    return result;
+  }
+
+  #parseRunOptions(options: RunOptions | undefined): { ro: NativeRunOptions | null; o: RunOptions } {
+    if (options === undefined) return { ro: null, o: {} };
+    if (!isObject(options)) throw invalidType('a RunOptions object', 'run options', options);
+    const { signal, timeoutMs, tag, logSeverityLevel, logVerbosityLevel, extra } = options;
+    if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs > 0)) throw invalidType('a positive number of ms', 'timeoutMs', timeoutMs);
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidType('an AbortSignal', 'signal', signal);
+    if (tag === undefined && logSeverityLevel === undefined && logVerbosityLevel === undefined && extra === undefined && !signal && !timeoutMs) {
+      return { ro: null, o: options };
+    }
+    const configEntries = extra ? Object.entries(extra).map(([k, v]) => [k, String(v)]) : undefined;
+    return { ro: new native.RunOptions({ tag, logSeverityLevel, logVerbosityLevel, configEntries }), o: options };
+  }
+
+  /**
+   * Runs the model off the JS thread. Inputs are copied before the promise is returned, so
+   * the caller may reuse its arrays at once; outputs wrap ONNX Runtime's buffers (no copy).
+   */
+  async run(feeds: FeedsType, fetches?: FetchesType | RunOptions, options?: RunOptions): Promise<ReturnType> {
+    this.#check();
+    if (fetches !== undefined && !Array.isArray(fetches) && options === undefined && isRunOptionsLike(fetches, this.#outputIndex)) {
+      options = fetches as RunOptions;
+      fetches = undefined;
+    }
+    const idx: number[] = [];
+    const values: EncodedValue[] = [];
+    this.#encodeFeeds(feeds, idx, values);
+    const outIdx = this.#outputIndices(fetches as FetchesType | undefined);
+    const { ro, o } = this.#parseRunOptions(options);
+    const state = { cancelled: false, timedOut: false, timeoutMs: o.timeoutMs };
+    if (o.signal?.aborted) throw new OrtexError('ERR_RUN_CANCELLED', 'The run was cancelled by its AbortSignal before it started');
+    let timer: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      state.cancelled = true;
+      ro!.terminate();
+    };
+    let encoded: EncodedValue[];
+    try {
+      const pending = this.#native.run(idx, values, outIdx, ro);
+      if (o.timeoutMs) {
+        timer = setTimeout(() => {
+          state.timedOut = true;
+          ro!.terminate();
+        }, o.timeoutMs);
+      }
+      o.signal?.addEventListener('abort', onAbort, { once: true });
+      encoded = await pending;
+    } catch (err) {
+      throw runError(err, state);
+    } finally {
+      if (timer) clearTimeout(timer);
+      o.signal?.removeEventListener('abort', onAbort);
+    }
+    return this.#collect(encoded, outIdx, fetches as FetchesType | undefined);
+  }
+
+  /**
+   * Runs the model on the calling thread, wrapping the caller's input memory without a copy.
+   * For microbenchmarks and code that wants no thread hop; blocks the event loop meanwhile.
+   */
+  runSync(feeds: FeedsType, fetches?: FetchesType, options?: Omit<RunOptions, 'signal' | 'timeoutMs'>): ReturnType {
+    this.#check();
+    const idx: number[] = [];
+    const values: EncodedValue[] = [];
+    this.#encodeFeeds(feeds, idx, values);
+    const outIdx = this.#outputIndices(fetches);
+    const { ro } = this.#parseRunOptions(options);
+    let encoded: EncodedValue[];
+    try {
+      encoded = this.#native.runSync(idx, values, outIdx, ro);
+    } catch (err) {
+      throw fromNative(err);
+    }
+    return this.#collect(encoded, outIdx, fetches);
+  }
+
+  /**
+   * Binds inputs and outputs once to run many times without per-run allocation.
+   * @example
+   * const io = session.createIoBinding();
+   * io.bindInput('x', x);         // x.data is shared with the model: update it in place
+   * io.bindOutput('y', y);        // results land in y.data
+   * io.runSync();
+   */
+  createIoBinding(): IoBinding {
+    this.#check();
+    return new IoBinding(this.#native, this.#inputs, this.#outputIndex);
+  }
+
+  /** Ends profiling and returns the path of the Chrome-trace JSON file ONNX Runtime wrote. */
+  endProfiling(): string {
+    this.#check();
+    return this.#native.endProfiling();
+  }
+
+  /** Number of run() calls in flight. */
+  get pendingRuns(): number {
+    return this.#native.inflight;
+  }
+
+  /** Frees the session. Rejects with ERR_SESSION_BUSY while runs are in flight. */
+  async release(): Promise<void> {
+    if (this.#released) return;
+    try {
+      this.#native.release();
+    } catch (err) {
+      throw fromNative(err);
+    }
+    this.#released = true;
+  }
+}
+
+/** Distinguishes run(feeds, options) from run(feeds, fetchesObject). */
+function isRunOptionsLike(v: unknown, outputs: Map<string, number>): boolean {
+  if (!isObject(v)) return false;
+  const keys = Object.keys(v);
+  return keys.length > 0 && keys.every((k) => !outputs.has(k)) &&
+    keys.some((k) => ['logSeverityLevel', 'logVerbosityLevel', 'tag', 'extra', 'signal', 'timeoutMs', 'terminate'].includes(k));
+}

@@ -1,0 +1,109 @@
+/**
+ * Loads build/Release/ortex.node. On failure, one error listing the likely causes, as
+ * users meet it once at import time and need to know what to do next.
+ */
+
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { OrtexError } from './errors.js';
+
+/** Wire encoding shared with native/value_convert.h. */
+export type EncodedTensor = [type: number, data: ArrayBufferView | ArrayBuffer | string[], dims: number[]];
+export type EncodedValue = EncodedTensor | { sequence: EncodedValue[] } | { keys: EncodedTensor; values: EncodedTensor } | null;
+
+export interface NativeValueInfo {
+  name: string;
+  kind: number; // ONNXType: 1 tensor, 2 sequence, 3 map, 4 opaque, 5 sparse tensor, 6 optional
+  elemType: number;
+  description: string;
+  shape: Array<number | string>;
+}
+
+export interface NativeProviderAttempt {
+  name: string;
+  options: Array<[string, string]>;
+  ok: boolean;
+  error: string;
+}
+
+export interface NativeLoadInfo {
+  inputs: NativeValueInfo[];
+  outputs: NativeValueInfo[];
+  executionProviders: string[];
+  warnings: string[];
+  providerAttempts: NativeProviderAttempt[];
+}
+
+export interface NativeRunOptions {
+  terminate(): void;
+  unsetTerminate(): void;
+}
+
+export interface NativeSession {
+  load(pathOrBytes: string | Uint8Array, options: object): Promise<NativeLoadInfo>;
+  runSync(inputIdx: number[], values: EncodedValue[], outputIdx: number[], runOptions?: NativeRunOptions | null): EncodedValue[];
+  run(inputIdx: number[], values: EncodedValue[], outputIdx: number[], runOptions?: NativeRunOptions | null): Promise<EncodedValue[]>;
+  release(): void;
+  endProfiling(): string;
+  readonly inflight: number;
+}
+
+export interface NativeIoBinding {
+  bindInput(index: number, value: EncodedTensor): void;
+  bindOutput(index: number, value: EncodedTensor | null): void;
+  allocate(type: number, dims: number[]): EncodedTensor;
+  runSync(runOptions?: NativeRunOptions | null): Record<string, EncodedValue>;
+  run(runOptions?: NativeRunOptions | null): Promise<Record<string, EncodedValue>>;
+  clear(): void;
+  readonly hostMemory: 'cpu' | 'cuda-pinned';
+}
+
+export interface NativeAddon {
+  Session: new () => NativeSession;
+  RunOptions: new (options?: object) => NativeRunOptions;
+  IoBinding: new (session: NativeSession) => NativeIoBinding;
+  availableProviders(): string[];
+  ortVersion: string;
+  ortApiVersion: number;
+  ortBuildInfo: string;
+  libraryDir: string;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+function findRoot(): string {
+  // src/ when run from source (vitest), dist/src/ when compiled.
+  for (const up of ['..', '../..']) {
+    const root = join(here, up);
+    if (existsSync(join(root, 'package.json')) && existsSync(join(root, 'CMakeLists.txt'))) return root;
+  }
+  return join(here, '..');
+}
+
+function load(): NativeAddon {
+  const root = findRoot();
+  const path = join(root, 'build', 'Release', 'ortex.node');
+  try {
+    return createRequire(import.meta.url)(path) as NativeAddon;
+  } catch (err) {
+    const reason = (err as Error).message;
+    throw new OrtexError(
+      'ERR_NATIVE_LOAD',
+      [
+        `Could not load the ortex native addon from ${path}`,
+        `  ${reason}`,
+        'Possible causes:',
+        existsSync(path)
+          ? '- the addon was built for another platform or Node-API version: run `npm run build`'
+          : '- the addon was not built: run `npm ci` (or `npm run build`); the build needs cmake, g++ and the npm dependencies',
+        '- libonnxruntime.so.1 is missing beside the addon (it is copied there by the build)',
+        '- this platform is not linux-x64 with glibc >= 2.27',
+      ].join('\n'),
+      { cause: err },
+    );
+  }
+}
+
+export const native: NativeAddon = load();
