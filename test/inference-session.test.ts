@@ -1,0 +1,222 @@
+import { readFileSync, writeFileSync, mkdtempSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as ortNode from 'onnxruntime-node';
+import { InferenceSession, Tensor, OrtexError, httpStatusOf } from '../src/index.js';
+import { codeOf, model, randomFloats } from './helpers.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'ortex-session-'));
+
+describe('InferenceSession.create()', () => {
+  it('loads from a path, from bytes and from an ArrayBuffer slice', async () => {
+    const bytes = readFileSync(model('ctr_mlp'));
+    const padded = new Uint8Array(bytes.length + 16);
+    padded.set(bytes, 8);
+    const sessions = [
+      await InferenceSession.create(model('ctr_mlp')),
+      await InferenceSession.create(new Uint8Array(bytes)),
+      await InferenceSession.create(padded.buffer, 8, bytes.length),
+    ];
+    for (const s of sessions) {
+      expect(s.inputNames).toEqual(['x']);
+      expect(s.outputNames).toEqual(['y']);
+      await s.release();
+    }
+  });
+
+  it('reports metadata with symbolic dims', async () => {
+    const s = await InferenceSession.create(model('ctr_mlp'));
+    expect(s.inputMetadata).toEqual([{ name: 'x', isTensor: true, type: 'float32', shape: ['N', 64], valueType: 'tensor(float)' }]);
+    expect(s.outputMetadata[0]).toMatchObject({ name: 'y', isTensor: true, type: 'float32', shape: ['N', 1] });
+    await s.release();
+  });
+
+  it('fails with ERR_MODEL_NOT_FOUND for a missing file or a directory', async () => {
+    expect(await codeOf(() => InferenceSession.create(join(tmp, 'missing.onnx')))).toBe('ERR_MODEL_NOT_FOUND');
+    expect(await codeOf(() => InferenceSession.create(tmp))).toBe('ERR_MODEL_NOT_FOUND');
+  });
+
+  it('fails with ERR_MODEL_INVALID for a truncated model, a non-ONNX file and empty bytes', async () => {
+    const bytes = readFileSync(model('ctr_mlp'));
+    writeFileSync(join(tmp, 'truncated.onnx'), bytes.subarray(0, Math.floor(bytes.length / 3)));
+    writeFileSync(join(tmp, 'text.onnx'), 'this is not a model\n'.repeat(20));
+    for (const f of ['truncated.onnx', 'text.onnx']) {
+      const err = await InferenceSession.create(join(tmp, f)).catch((e) => e);
+      expect(err).toBeInstanceOf(OrtexError);
+      expect(err.code).toBe('ERR_MODEL_INVALID');
+      expect(err.message).toContain(f);
+      expect(httpStatusOf(err)).toBe(422);
+    }
+    expect(await codeOf(() => InferenceSession.create(new Uint8Array(0)))).toBe('ERR_MODEL_INVALID');
+  });
+
+  it('rejects unknown and ill-typed options before loading', async () => {
+    expect(await codeOf(() => InferenceSession.create(model('ctr_mlp'), { intraOpThreads: 2 } as object))).toBe('ERR_OPTION_INVALID');
+    expect(await codeOf(() => InferenceSession.create(model('ctr_mlp'), { graphOptimizationLevel: 'max' as 'all' }))).toBe('ERR_OPTION_INVALID');
+    expect(await codeOf(() => InferenceSession.create(model('ctr_mlp'), { intraOpNumThreads: -1 }))).toBe('ERR_OPTION_INVALID');
+  });
+});
+
+describe('InferenceSession#run()', () => {
+  let s: InferenceSession;
+  let ref: ortNode.InferenceSession;
+  beforeAll(async () => {
+    s = await InferenceSession.create(model('ctr_mlp'), { intraOpNumThreads: 1 });
+    ref = await ortNode.InferenceSession.create(model('ctr_mlp'), { intraOpNumThreads: 1 });
+  });
+  afterAll(async () => {
+    await s.release();
+    await ref.release();
+  });
+
+  it('gives the same outputs as onnxruntime-node, async and sync', async () => {
+    for (const n of [1, 7, 32]) {
+      const data = randomFloats(n * 64, n);
+      const expected = (await ref.run({ x: new ortNode.Tensor('float32', data, [n, 64]) })).y!;
+      const x = new Tensor('float32', data, [n, 64]);
+      const a = (await s.run({ x })).y as Tensor;
+      const b = s.runSync({ x }).y as Tensor;
+      expect(a.dims).toEqual([n, 1]);
+      expect(Array.from(a.data as Float32Array)).toEqual(Array.from(expected.data as Float32Array));
+      expect(Array.from(b.data as Float32Array)).toEqual(Array.from(expected.data as Float32Array));
+    }
+  });
+
+  it('accepts onnxruntime-common tensors and plain { type, data, dims } objects as feeds', async () => {
+    const data = randomFloats(64);
+    const a = (await s.run({ x: new ortNode.Tensor('float32', data, [1, 64]) })).y as Tensor;
+    const b = (await s.run({ x: { type: 'float32', data, dims: [1, 64] } })).y as Tensor;
+    expect(a.data).toEqual(b.data);
+  });
+
+  it('is not affected by the caller mutating its input while the run is in flight', async () => {
+    const data = randomFloats(64 * 4, 9);
+    const expected = s.runSync({ x: new Tensor('float32', data.slice(), [4, 64]) }).y as Tensor;
+    const pending = s.run({ x: new Tensor('float32', data, [4, 64]) });
+    data.fill(123);
+    const got = (await pending).y as Tensor;
+    expect(Array.from(got.data as Float32Array)).toEqual(Array.from(expected.data as Float32Array));
+  });
+
+  it('returns only the outputs named in fetches', async () => {
+    const out = await s.run({ x: new Tensor('float32', randomFloats(64), [1, 64]) }, ['y']);
+    expect(Object.keys(out)).toEqual(['y']);
+    expect(await codeOf(() => s.run({ x: new Tensor('float32', randomFloats(64), [1, 64]) }, ['nope']))).toBe('ERR_OUTPUT_NAME');
+  });
+
+  it('writes into a pre-allocated fetch tensor', async () => {
+    const y = new Tensor('float32', new Float32Array(1), [1, 1]);
+    const out = await s.run({ x: new Tensor('float32', randomFloats(64), [1, 64]) }, { y });
+    expect(out.y).toBe(y);
+    expect(y.data[0]).toBeGreaterThan(0);
+  });
+
+  const x = () => new Tensor('float32', randomFloats(64), [1, 64]);
+  const cases: Array<[string, () => Record<string, unknown>, string, RegExp]> = [
+    ['an unknown input name', () => ({ x: x(), z: x() }), 'ERR_INPUT_NAME', /Unknown input 'z'; the model's inputs are: x/],
+    ['a missing input', () => ({}), 'ERR_INPUT_MISSING', /Missing input 'x'/],
+    ['a float64 feed for a float32 input', () => ({ x: new Tensor('float64', new Float64Array(64), [1, 64]) }), 'ERR_INPUT_TYPE', /Expected a float32 tensor for input 'x' but received a float64 tensor/],
+    ['data of the wrong TypedArray kind', () => ({ x: { type: 'float32', data: new Int32Array(64), dims: [1, 64] } }), 'ERR_INPUT_TYPE', /Expected Float32Array/],
+    ['the wrong rank', () => ({ x: new Tensor('float32', randomFloats(64), [64]) }), 'ERR_INPUT_SHAPE', /Expected rank 2 \[N,64\] for input 'x' but received rank 1 \[64\]/],
+    ['a wrong fixed dimension', () => ({ x: new Tensor('float32', randomFloats(63), [1, 63]) }), 'ERR_INPUT_SHAPE', /dim 1 must be 64/],
+    ['data length not matching dims', () => ({ x: { type: 'float32', data: new Float32Array(60), dims: [1, 64] } }), 'ERR_INPUT_DATA_LENGTH', /Expected 64 elements .* but received 60/],
+    ['non-finite dims', () => ({ x: { type: 'float32', data: new Float32Array(64), dims: [Infinity, 64] } }), 'ERR_INPUT_SHAPE', /non-negative integer dims/],
+    ['negative dims', () => ({ x: { type: 'float32', data: new Float32Array(64), dims: [-1, 64] } }), 'ERR_INPUT_SHAPE', /non-negative integer dims/],
+    ['a non-tensor feed', () => ({ x: 42 }), 'ERR_INPUT_TYPE', /Expected a float32 tensor for input 'x' but received number 42/],
+  ];
+  for (const [what, feeds, code, message] of cases) {
+    it(`rejects ${what} with ${code}, in run() and runSync(), and keeps serving`, async () => {
+      const err = await s.run(feeds() as never).catch((e) => e);
+      expect(err.code).toBe(code);
+      expect(err.message).toMatch(message);
+      expect(httpStatusOf(err)).toBe(400);
+      let syncErr: { code?: string } | undefined;
+      try {
+        s.runSync(feeds() as never);
+      } catch (e) {
+        syncErr = e as { code?: string };
+      }
+      expect(syncErr?.code).toBe(code);
+      expect(((await s.run({ x: x() })).y as Tensor).dims).toEqual([1, 1]);
+    });
+  }
+
+  it('rejects feeds that are not an object', async () => {
+    expect(await codeOf(() => s.run(null as never))).toBe('ERR_INPUT_TYPE');
+    expect(await codeOf(() => s.run([] as never))).toBe('ERR_INPUT_TYPE');
+  });
+});
+
+describe('InferenceSession#release()', () => {
+  it('refuses while runs are in flight, then succeeds once they settle', async () => {
+    const s = await InferenceSession.create(model('slow_matmul'), { intraOpNumThreads: 1 });
+    const x = new Tensor('float32', randomFloats(s.inputMetadata[0]!.isTensor ? 512 : 0), [1, 512]);
+    const pending = s.run({ x });
+    expect(s.pendingRuns).toBe(1);
+    const err = await s.release().catch((e) => e);
+    expect(err.code).toBe('ERR_SESSION_BUSY');
+    await pending;
+    await s.release();
+    await s.release(); // idempotent
+  });
+
+  it('makes later calls fail with ERR_SESSION_RELEASED', async () => {
+    const s = await InferenceSession.create(model('ctr_mlp'));
+    await s.release();
+    const x = new Tensor('float32', randomFloats(64), [1, 64]);
+    expect(await codeOf(() => s.run({ x }))).toBe('ERR_SESSION_RELEASED');
+    expect(await codeOf(() => s.runSync({ x }))).toBe('ERR_SESSION_RELEASED');
+    expect(await codeOf(() => s.createIoBinding())).toBe('ERR_SESSION_RELEASED');
+  });
+});
+
+describe('session options', () => {
+  it('writes the optimized model to optimizedModelFilePath', async () => {
+    const out = join(tmp, 'optimized.onnx');
+    const s = await InferenceSession.create(model('ctr_mlp'), { graphOptimizationLevel: 'extended', optimizedModelFilePath: out });
+    expect(existsSync(out)).toBe(true);
+    const o = await InferenceSession.create(out);
+    expect(o.inputNames).toEqual(['x']);
+    await s.release();
+    await o.release();
+  });
+
+  it('writes a Chrome-trace profile when profiling is enabled', async () => {
+    const prefix = join(tmp, 'profile');
+    const s = await InferenceSession.create(model('ctr_mlp'), { enableProfiling: true, profileFilePrefix: prefix });
+    s.runSync({ x: new Tensor('float32', randomFloats(64), [1, 64]) });
+    const file = s.endProfiling();
+    expect(file.startsWith(prefix)).toBe(true);
+    const trace = JSON.parse(readFileSync(file, 'utf8')) as Array<{ cat: string; name: string; ph: string }>;
+    expect(trace.some((e) => e.cat === 'Node' && e.ph === 'X')).toBe(true);
+    await s.release();
+  });
+
+  it('applies freeDimensionOverrides: the dim becomes fixed and other sizes are refused', async () => {
+    const s = await InferenceSession.create(model('ctr_mlp'), { freeDimensionOverrides: { N: 2 } });
+    expect(s.inputMetadata[0]).toMatchObject({ shape: [2, 64] });
+    await s.run({ x: new Tensor('float32', randomFloats(128), [2, 64]) });
+    const err = await s.run({ x: new Tensor('float32', randomFloats(64), [1, 64]) }).catch((e) => e);
+    expect(err.code).toBe('ERR_INPUT_SHAPE');
+    await s.release();
+  });
+
+  it('accepts every documented option together', async () => {
+    const s = await InferenceSession.create(model('ctr_mlp'), {
+      graphOptimizationLevel: 'all', intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'parallel',
+      enableCpuMemArena: false, enableMemPattern: false, logSeverityLevel: 3, logVerbosityLevel: 0, logId: 'test',
+      extra: { session: { use_env_allocators: '0' } }, executionProviders: ['cpu'],
+    });
+    expect(((await s.run({ x: new Tensor('float32', randomFloats(64), [1, 64]) })).y as Tensor).dims).toEqual([1, 1]);
+    await s.release();
+  });
+
+  it('passes extra session config entries to ONNX Runtime (ORT-format model output)', async () => {
+    const out = join(tmp, 'optimized.ort');
+    const s = await InferenceSession.create(model('ctr_mlp'), { optimizedModelFilePath: out, extra: { session: { save_model_format: 'ORT' } } });
+    // An ORT-format model is a FlatBuffer with file identifier "ORTM", not an ONNX protobuf.
+    expect(readFileSync(out).subarray(4, 8).toString('latin1')).toBe('ORTM');
+    await s.release();
+  });
+});
