@@ -83,8 +83,8 @@ function findRoot(): string {
 }
 
 function load(): NativeAddon {
-  const root = findRoot();
-  const path = join(root, 'build', 'Release', 'ortex.node');
+  // ORTEX_ADDON points at another build of the addon (e.g. the ASan one in build-asan/).
+  const path = process.env.ORTEX_ADDON || join(findRoot(), 'build', 'Release', 'ortex.node');
   try {
     return createRequire(import.meta.url)(path) as NativeAddon;
   } catch (err) {
