@@ -15,19 +15,9 @@
 
 #include "ort_env.h"
 #include "value_convert.h"
+#include "value_info.h"
 
 namespace ortex {
-
-// Static description of one model input or output.
-struct ValueInfo {
-  std::string name;
-  int kind = 0;                        // ONNXType
-  int elem_type = 0;                   // ONNXTensorElementDataType, tensors only
-  std::vector<int64_t> dims;           // -1 for a dynamic dim
-  std::vector<std::string> symbolic;   // symbolic name per dim ("" if none)
-  bool has_shape = false;
-  std::string description;             // e.g. "tensor(float)", "seq(tensor(int64))"
-};
 
 class Session : public Napi::ObjectWrap<Session> {
  public:
@@ -64,7 +54,5 @@ class Session : public Napi::ObjectWrap<Session> {
   std::vector<ValueInfo> inputs_, outputs_;
   std::vector<const char*> input_name_ptrs_, output_name_ptrs_;
 };
-
-Napi::Object ValueInfoToJs(Napi::Env env, const ValueInfo& v);
 
 }  // namespace ortex

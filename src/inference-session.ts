@@ -6,23 +6,16 @@
  */
 
 import { existsSync, statSync } from 'node:fs';
-import { type DTypeInfo, dataLength, dtypeByOnnx, type TensorType } from './dtypes.js';
-import { OrtexError, OrtexTypeError, fromNative } from './errors.js';
+import { OrtexError, fromNative } from './errors.js';
+import { KIND_TENSOR, type Slot, type ValueMetadata, encodeTensor, toMetadata, toSlot } from './feeds.js';
 import { IoBinding } from './io-binding.js';
-import { type EncodedValue, type NativeLoadInfo, type NativeProviderAttempt, type NativeRunOptions, type NativeSession, type NativeValueInfo, native } from './native.js';
+import { type EncodedValue, type NativeLoadInfo, type NativeProviderAttempt, type NativeRunOptions, type NativeSession, native } from './native.js';
 import { type SessionOptions, normalizeSessionOptions } from './session-options.js';
 import type { Tensor } from './tensor.js';
-import { invalidType, isInteger, isObject, isString } from './validate.js';
-import { type OnnxValue, decodeValue, encodeComposite, isTensorLike } from './values.js';
+import { invalidType, isObject, isString } from './validate.js';
+import { type OnnxValue, decodeValue, encodeComposite } from './values.js';
 
-const KIND_TENSOR = 1;
-const KIND_OPTIONAL = 6;
-const KIND_NAMES = ['unknown', 'tensor', 'sequence', 'map', 'opaque', 'sparse_tensor', 'optional'];
-
-/** Metadata of one input or output, as onnxruntime-common reports it, plus `valueType`. */
-export type ValueMetadata =
-  | { readonly name: string; readonly isTensor: true; readonly type: TensorType; readonly shape: ReadonlyArray<number | string>; readonly valueType: string }
-  | { readonly name: string; readonly isTensor: false; readonly valueType: string };
+export type { ValueMetadata } from './feeds.js';
 
 export interface RunOptions {
   logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
@@ -39,70 +32,6 @@ export interface RunOptions {
 export type FeedsType = Readonly<Record<string, OnnxValue | import('./values.js').TensorLike>>;
 export type FetchesType = readonly string[] | Readonly<Record<string, Tensor | null>>;
 export type ReturnType = Record<string, OnnxValue>;
-
-interface Slot {
-  readonly index: number;
-  readonly name: string;
-  readonly kind: number;
-  readonly dtype: DTypeInfo | undefined;
-  readonly shape: ReadonlyArray<number | string>;
-  readonly description: string;
-  readonly optional: boolean;
-}
-
-function toSlot(v: NativeValueInfo, index: number): Slot {
-  return {
-    index,
-    name: v.name,
-    kind: v.kind,
-    dtype: v.kind === KIND_TENSOR ? dtypeByOnnx(v.elemType) : undefined,
-    shape: v.shape,
-    description: v.description,
-    optional: v.kind === KIND_OPTIONAL,
-  };
-}
-
-function toMetadata(s: Slot): ValueMetadata {
-  if (s.kind === KIND_TENSOR && s.dtype) return { name: s.name, isTensor: true, type: s.dtype.name, shape: s.shape, valueType: s.description };
-  return { name: s.name, isTensor: false, valueType: s.description };
-}
-
-const shapeText = (dims: ReadonlyArray<number | string>) => `[${dims.join(',')}]`;
-
-function encodeTensor(slot: Slot, v: unknown): EncodedValue {
-  const d = slot.dtype!;
-  if (!isTensorLike(v)) throw invalidType(`a ${d.name} tensor`, `input '${slot.name}'`, v, 'ERR_INPUT_TYPE');
-  if (v.type !== d.name) {
-    throw new OrtexTypeError('ERR_INPUT_TYPE', `Expected a ${d.name} tensor for input '${slot.name}' but received a ${v.type} tensor`);
-  }
-  const data = v.data;
-  if (d.array ? !(data instanceof d.array) : !Array.isArray(data)) {
-    throw invalidType(d.array ? d.array.name : 'string[]', `the data of input '${slot.name}' (${d.name})`, data, 'ERR_INPUT_TYPE');
-  }
-  const dims = v.dims;
-  const shape = slot.shape;
-  // Rank 0 in the metadata is either a scalar or "no shape known": only check when known.
-  if (shape.length > 0 && dims.length !== shape.length) {
-    throw new OrtexError('ERR_INPUT_SHAPE', `Expected rank ${shape.length} ${shapeText(shape)} for input '${slot.name}' but received rank ${dims.length} ${shapeText(dims)}`);
-  }
-  let count = 1;
-  for (let i = 0; i < dims.length; i++) {
-    const x = dims[i]!;
-    if (!isInteger(x) || x < 0) {
-      throw new OrtexError('ERR_INPUT_SHAPE', `Expected non-negative integer dims for input '${slot.name}' but received ${shapeText(dims)}`);
-    }
-    const want = shape[i];
-    if (typeof want === 'number' && want >= 0 && want !== x) {
-      throw new OrtexError('ERR_INPUT_SHAPE', `Expected dims ${shapeText(shape)} for input '${slot.name}' but received ${shapeText(dims)} (dim ${i} must be ${want})`);
-    }
-    count *= x;
-  }
-  const length = (data as { length: number }).length;
-  if (length !== dataLength(d, count)) {
-    throw new OrtexError('ERR_INPUT_DATA_LENGTH', `Expected ${dataLength(d, count)} elements of data for input '${slot.name}' with dims ${shapeText(dims)} but received ${length}`);
-  }
-  return [d.onnx, data as ArrayBufferView, dims as number[]];
-}
 
 /** Maps a native run error (raised on a worker or in runSync) to a typed ortex error. */
 function runError(err: unknown, state: { cancelled: boolean; timedOut: boolean; timeoutMs?: number }): Error {

@@ -6,27 +6,22 @@
 
 import { dtypeByName, dtypeByOnnx, type TensorType } from './dtypes.js';
 import { OrtexError, fromNative } from './errors.js';
+import type { Slot } from './feeds.js';
 import type { EncodedTensor, EncodedValue, NativeIoBinding, NativeSession } from './native.js';
 import { native } from './native.js';
 import { Tensor, type TensorData } from './tensor.js';
 import { invalidType } from './validate.js';
 import { type OnnxValue, decodeValue, isTensorLike } from './values.js';
 
-interface InputSlot {
-  readonly index: number;
-  readonly name: string;
-  readonly dtype?: { readonly name: TensorType };
-  readonly shape: ReadonlyArray<number | string>;
-}
 
 export class IoBinding {
   readonly #native: NativeIoBinding;
-  readonly #inputs: Map<string, InputSlot>;
+  readonly #inputs: Map<string, Slot>;
   readonly #outputs: Map<string, number>;
   readonly #preallocated = new Map<string, Tensor>();
 
   /** @internal use session.createIoBinding() */
-  constructor(session: NativeSession, inputs: Map<string, InputSlot>, outputs: Map<string, number>) {
+  constructor(session: NativeSession, inputs: Map<string, Slot>, outputs: Map<string, number>) {
     try {
       this.#native = new native.IoBinding(session);
     } catch (err) {
