@@ -47,8 +47,8 @@ function loadError(err: unknown, source: string): Error {
   if (e?.code === 'ERR_ORT_INVALID_PROTOBUF' || e?.code === 'ERR_ORT_NO_MODEL' || /protobuf parsing failed/i.test(msg)) {
     return new OrtexError('ERR_MODEL_INVALID', `Could not load ${source}: it is not a valid ONNX model (truncated or another format). ONNX Runtime: ${msg}`, { cause: err });
   }
-  const typed = fromNative(err, `Could not load ${source}`);
-  return typed;
+  // ORT's load messages usually name the file already ("Load model from X failed: ...").
+  return fromNative(err, msg.includes(source) ? undefined : `Could not load ${source}`);
 }
 
 const warned = new Set<string>();
