@@ -1,6 +1,7 @@
 // Module init and exports only.
 #include <napi.h>
 
+#include "addon_data.h"
 #include "common.h"
 #include "io_binding.h"
 #include "run_options.h"
@@ -23,6 +24,7 @@ Napi::Value AvailableProviders(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   std::string err = ortex::InitOrt();
   if (!err.empty()) ORTEX_THROW(env, "ERR_ORT_INIT", "ONNX Runtime failed to initialise: " + err);
+  env.SetInstanceData<ortex::AddonData>(new ortex::AddonData());
   exports.Set("Session", ortex::Session::Init(env));
   exports.Set("RunOptions", ortex::RunOptions::Init(env));
   exports.Set("IoBinding", ortex::IoBinding::Init(env));

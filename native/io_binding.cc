@@ -1,6 +1,7 @@
 #include "io_binding.h"
 
 #include "common.h"
+#include "run_executor.h"
 #include "run_options.h"
 #include "session.h"
 #include "tensor.h"
@@ -138,11 +139,10 @@ Napi::Value IoBinding::JS_runSync(const Napi::CallbackInfo& info) {
 }
 
 namespace {
-class BindingRunWorker : public Napi::AsyncWorker {
+class BindingRunJob : public RunExecutor::Job {
  public:
-  BindingRunWorker(Napi::Env env, IoBinding* binding, Napi::Object self, Napi::Value ro)
-      : Napi::AsyncWorker(env, "ortex:run-binding"), binding_(binding),
-        deferred_(Napi::Promise::Deferred::New(env)) {
+  BindingRunJob(Napi::Env env, IoBinding* binding, Napi::Object self, Napi::Value ro)
+      : binding_(binding), deferred_(Napi::Promise::Deferred::New(env)) {
     self_.Reset(self, 1);
     if (ro.IsObject()) ro_ref_.Reset(ro.As<Napi::Object>(), 1);
     ro_ = RunOptions::From(env, ro);
@@ -151,14 +151,18 @@ class BindingRunWorker : public Napi::AsyncWorker {
   void Execute() override {
     status_ = Status::FromOrt(g_ort->RunWithBinding(binding_->session()->ort(), ro_, binding_->ort()));
   }
-  void OnOK() override {
+  void Complete(Napi::Env env) override {
     binding_->session()->EndRun();
-    if (!status_.ok) return deferred_.Reject(ErrorFromStatus(Env(), status_).Value());
+    if (!status_.ok) return deferred_.Reject(ErrorFromStatus(env, status_).Value());
     try {
-      deferred_.Resolve(binding_->BoundOutputs(Env()));
+      deferred_.Resolve(binding_->BoundOutputs(env));
     } catch (const Napi::Error& e) {
       deferred_.Reject(e.Value());
     }
+  }
+  void Abandon() override {
+    self_.SuppressDestruct();
+    ro_ref_.SuppressDestruct();
   }
 
  private:
@@ -173,11 +177,10 @@ class BindingRunWorker : public Napi::AsyncWorker {
 Napi::Value IoBinding::JS_run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   session_->CheckUsable(env);
-  auto* w = new BindingRunWorker(env, this, info.This().As<Napi::Object>(),
-                                 info.Length() > 0 ? info[0] : env.Undefined());
+  auto* job = new BindingRunJob(env, this, info.This().As<Napi::Object>(), info.Length() > 0 ? info[0] : env.Undefined());
   session_->BeginRun();
-  Napi::Promise p = w->Promise();
-  w->Queue();
+  Napi::Promise p = job->Promise();
+  RunExecutor::ForEnv(env).Submit(job);
   return p;
 }
 

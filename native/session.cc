@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "common.h"
+#include "run_executor.h"
 #include "run_options.h"
 #include "session_options.h"
 #include "tensor.h"
@@ -142,6 +143,72 @@ struct RunCall {
     outputs.assign(output_names.size(), nullptr);
   }
 
+  // The fast convention: input descriptors in the session's scratch, data as call
+  // arguments. scratch: nIn, nOut, {index, type, rank, dims...} x nIn, outputIndex x nOut.
+  void PrepareFast(Napi::Env env, Session* s, const Napi::CallbackInfo& info, InputMemory mode) {
+    const double* sc = s->scratch();
+    const size_t cap = s->scratch_len();
+    if (!sc || cap < 2) ORTEX_THROW_TYPE(env, "ERR_INVALID_ARG", "No scratch buffer set");
+    const size_t n_in = static_cast<size_t>(sc[0]), n_out = static_cast<size_t>(sc[1]);
+    if (n_in != info.Length()) ORTEX_THROW_TYPE(env, "ERR_INVALID_ARG", "Scratch and arguments disagree");
+    const auto& in_names = s->input_names();
+    const auto& out_names = s->output_names();
+    size_t p = 2;
+    int64_t dims[kMaxFastRank];
+    for (size_t i = 0; i < n_in; i++) {
+      if (p + 3 > cap) ORTEX_THROW_TYPE(env, "ERR_INVALID_ARG", "Scratch overflow");
+      const size_t k = static_cast<size_t>(sc[p]);
+      const int type = static_cast<int>(sc[p + 1]);
+      const size_t rank = static_cast<size_t>(sc[p + 2]);
+      p += 3;
+      if (k >= in_names.size()) ORTEX_THROW(env, "ERR_INPUT_NAME", "Input index out of range");
+      if (rank > kMaxFastRank || p + rank > cap) ORTEX_THROW_TYPE(env, "ERR_INVALID_ARG", "Scratch overflow");
+      for (size_t d = 0; d < rank; d++) dims[d] = static_cast<int64_t>(sc[p + d]);
+      p += rank;
+      ValuePtr v = TensorFromParts(env, type, dims, rank, info[i], mode, mode == InputMemory::kBorrow ? &borrowed : nullptr);
+      input_names.push_back(in_names[k]);
+      input_ptrs.push_back(v.get());
+      inputs.push_back(std::move(v));
+    }
+    if (p + n_out > cap) ORTEX_THROW_TYPE(env, "ERR_INVALID_ARG", "Scratch overflow");
+    for (size_t i = 0; i < n_out; i++) {
+      const size_t k = static_cast<size_t>(sc[p + i]);
+      if (k >= out_names.size()) ORTEX_THROW(env, "ERR_OUTPUT_NAME", "Output index out of range");
+      output_names.push_back(out_names[k]);
+    }
+    outputs.assign(output_names.size(), nullptr);
+  }
+
+  // Writes {kind(1 tensor, 0 other), type, rank, dims...} per output into `meta` and returns
+  // the data of each output (a TypedArray, or the general encoding for non-tensors).
+  std::vector<Napi::Value> ResultsFast(Napi::Env env, double* meta, size_t cap) {
+    std::vector<Napi::Value> datas;
+    datas.reserve(outputs.size());
+    size_t p = 0;
+    std::vector<int64_t> dims;
+    for (size_t i = 0; i < outputs.size(); i++) {
+      ValuePtr v(outputs[i]);
+      outputs[i] = nullptr;
+      ONNXType kind = ONNX_TYPE_UNKNOWN;
+      if (v) ORT_THROW_ON_ERROR(env, g_ort->GetValueType(v.get(), &kind));
+      if (kind != ONNX_TYPE_TENSOR) {
+        if (p + 1 > cap) ORTEX_THROW_TYPE(env, "ERR_INVALID_ARG", "Scratch overflow");
+        meta[p++] = 0;
+        datas.push_back(ValueToJs(env, v.release(), borrowed));
+        continue;
+      }
+      int type = 0;
+      Napi::Value data = OutputTensor(env, std::move(v), borrowed, &type, &dims);
+      if (p + 3 + dims.size() > cap) ORTEX_THROW_TYPE(env, "ERR_INVALID_ARG", "Scratch overflow");
+      meta[p++] = 1;
+      meta[p++] = type;
+      meta[p++] = static_cast<double>(dims.size());
+      for (int64_t d : dims) meta[p++] = static_cast<double>(d);
+      datas.push_back(data);
+    }
+    return datas;
+  }
+
   OrtStatus* Run(OrtSession* session) {
     return g_ort->Run(session, run_options, input_names.data(), input_ptrs.data(), input_ptrs.size(),
                       output_names.data(), output_names.size(), outputs.data());
@@ -158,30 +225,53 @@ struct RunCall {
   }
 };
 
-class RunWorker : public Napi::AsyncWorker {
+}  // namespace
+
+// One run() on the RunExecutor: inputs were copied on the JS thread, so the caller may
+// reuse its arrays at once; outputs are converted back on the JS thread.
+class RunJob : public RunExecutor::Job {
  public:
-  RunWorker(Napi::Env env, Session* session, Napi::Object self, Napi::Value run_options)
-      : Napi::AsyncWorker(env, "ortex:run"), session_(session), deferred_(Napi::Promise::Deferred::New(env)) {
+  RunJob(Napi::Env env, Session* session, Napi::Object self, Napi::Value run_options)
+      : session_(session), deferred_(Napi::Promise::Deferred::New(env)) {
     self_.Reset(self, 1);
     if (run_options.IsObject()) run_options_ref_.Reset(run_options.As<Napi::Object>(), 1);
   }
   RunCall call;
+  bool fast = false;
   Napi::Promise Promise() { return deferred_.Promise(); }
 
   void Execute() override { status_ = Status::FromOrt(call.Run(session_->ort())); }
 
-  void OnOK() override {
-    Napi::Env env = Env();
+  void Complete(Napi::Env env) override {
     session_->EndRun();
     if (!status_.ok) {
       deferred_.Reject(ErrorFromStatus(env, status_).Value());
       return;
     }
     try {
-      deferred_.Resolve(call.Results(env));
+      deferred_.Resolve(fast ? FastResult(env) : call.Results(env).As<Napi::Value>());
     } catch (const Napi::Error& e) {
       deferred_.Reject(e.Value());
     }
+  }
+
+  void Abandon() override {
+    // The env is gone: its references are freed with it.
+    self_.SuppressDestruct();
+    run_options_ref_.SuppressDestruct();
+  }
+
+  // [meta: Float64Array, data...]: this run's own meta array, as completions of other runs
+  // may land before the awaiting code reads it.
+  Napi::Value FastResult(Napi::Env env) {
+    size_t cap = 0;
+    for (size_t i = 0; i < call.outputs.size(); i++) cap += 3 + kMaxOutputRank;
+    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, cap * sizeof(double));
+    std::vector<Napi::Value> datas = call.ResultsFast(env, static_cast<double*>(ab.Data()), cap);
+    Napi::Array out = Napi::Array::New(env, datas.size() + 1);
+    out.Set(0u, Napi::Float64Array::New(env, cap, ab, 0));
+    for (size_t i = 0; i < datas.size(); i++) out.Set(static_cast<uint32_t>(i + 1), datas[i]);
+    return out;
   }
 
  private:
@@ -192,13 +282,15 @@ class RunWorker : public Napi::AsyncWorker {
   Status status_;
 };
 
-}  // namespace
 
 Napi::Function Session::Init(Napi::Env env) {
   return DefineClass(env, "Session",
                      {InstanceMethod<&Session::JS_load>("load"),
                       InstanceMethod<&Session::JS_runSync>("runSync"),
                       InstanceMethod<&Session::JS_run>("run"),
+                      InstanceMethod<&Session::JS_runSyncT>("runSyncT"),
+                      InstanceMethod<&Session::JS_runT>("runT"),
+                      InstanceMethod<&Session::JS_setScratch>("setScratch"),
                       InstanceMethod<&Session::JS_release>("release"),
                       InstanceMethod<&Session::JS_endProfiling>("endProfiling"),
                       InstanceAccessor<&Session::JS_inflight>("inflight")});
@@ -262,17 +354,54 @@ Napi::Value Session::JS_run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckUsable(env);
   Napi::Value ro = info.Length() > 3 ? info[3] : env.Undefined();
-  auto* worker = new RunWorker(env, this, info.This().As<Napi::Object>(), ro);
-  try {
-    worker->call.Prepare(env, this, info[0], info[1], info[2], InputMemory::kCopy);
-    worker->call.run_options = RunOptions::From(env, ro);
-  } catch (...) {
-    delete worker;
-    throw;
-  }
+  auto job = std::make_unique<RunJob>(env, this, info.This().As<Napi::Object>(), ro);
+  job->call.Prepare(env, this, info[0], info[1], info[2], InputMemory::kCopy);
+  job->call.run_options = RunOptions::From(env, ro);
+  return Submit(env, std::move(job));
+}
+
+// setScratch(Float64Array): the buffer the fast calling convention shares with JS.
+Napi::Value Session::JS_setScratch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  REQUIRE_ARG(info, 0, IsTypedArray, "a Float64Array");
+  auto f64 = info[0].As<Napi::TypedArray>();
+  if (f64.TypedArrayType() != napi_float64_array) ORTEX_THROW_TYPE(env, "ERR_INVALID_ARG", "Expected a Float64Array");
+  scratch_ref_.Reset(f64, 1);
+  scratch_ = reinterpret_cast<double*>(static_cast<char*>(f64.ArrayBuffer().Data()) + f64.ByteOffset());
+  scratch_len_ = f64.ElementLength();
+  return env.Undefined();
+}
+
+// runSyncT(...data): tensor feeds described in the scratch. Returns the single output's
+// data, or an array of them; output descriptors are written back into the scratch.
+Napi::Value Session::JS_runSyncT(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckUsable(env);
+  RunCall call;
+  call.PrepareFast(env, this, info, InputMemory::kBorrow);
+  OrtStatus* s = call.Run(session_);
+  if (s) ThrowStatus(env, s);
+  std::vector<Napi::Value> datas = call.ResultsFast(env, scratch_, scratch_len_);
+  if (datas.size() == 1) return datas[0];
+  Napi::Array out = Napi::Array::New(env, datas.size());
+  for (size_t i = 0; i < datas.size(); i++) out.Set(static_cast<uint32_t>(i), datas[i]);
+  return out;
+}
+
+// runT(...data) -> Promise<[meta, ...data]>: as runSyncT, on the thread pool, inputs copied.
+Napi::Value Session::JS_runT(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckUsable(env);
+  auto job = std::make_unique<RunJob>(env, this, info.This().As<Napi::Object>(), env.Undefined());
+  job->call.PrepareFast(env, this, info, InputMemory::kCopy);
+  job->fast = true;
+  return Submit(env, std::move(job));
+}
+
+Napi::Promise Session::Submit(Napi::Env env, std::unique_ptr<RunJob> job) {
   BeginRun();
-  Napi::Promise p = worker->Promise();
-  worker->Queue();
+  Napi::Promise p = job->Promise();
+  RunExecutor::ForEnv(env).Submit(job.release());
   return p;
 }
 

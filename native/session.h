@@ -10,6 +10,7 @@
 #include <napi.h>
 #include <onnxruntime_c_api.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,13 @@
 #include "value_info.h"
 
 namespace ortex {
+
+// Tensors of higher rank take the general calling convention.
+constexpr size_t kMaxFastRank = 16;
+// Room per output in an async run's meta array (ONNX Runtime caps ranks far below this).
+constexpr size_t kMaxOutputRank = 64;
+
+class RunJob;
 
 class Session : public Napi::ObjectWrap<Session> {
  public:
@@ -31,6 +39,8 @@ class Session : public Napi::ObjectWrap<Session> {
   const std::vector<const char*>& output_names() const { return output_name_ptrs_; }
   // Throws ERR_SESSION_RELEASED / ERR_SESSION_NOT_LOADED.
   void CheckUsable(Napi::Env env) const;
+  double* scratch() const { return scratch_; }
+  size_t scratch_len() const { return scratch_len_; }
   void BeginRun() { inflight_++; }
   void EndRun() { inflight_--; }
 
@@ -40,10 +50,14 @@ class Session : public Napi::ObjectWrap<Session> {
   Napi::Value JS_load(const Napi::CallbackInfo& info);
   Napi::Value JS_runSync(const Napi::CallbackInfo& info);
   Napi::Value JS_run(const Napi::CallbackInfo& info);
+  Napi::Value JS_runSyncT(const Napi::CallbackInfo& info);
+  Napi::Value JS_runT(const Napi::CallbackInfo& info);
+  Napi::Value JS_setScratch(const Napi::CallbackInfo& info);
   Napi::Value JS_release(const Napi::CallbackInfo& info);
   Napi::Value JS_endProfiling(const Napi::CallbackInfo& info);
   Napi::Value JS_inflight(const Napi::CallbackInfo& info);
 
+  Napi::Promise Submit(Napi::Env env, std::unique_ptr<RunJob> job);
   void Adopt(OrtSession* session, std::vector<ValueInfo> inputs, std::vector<ValueInfo> outputs);
 
   OrtSession* session_ = nullptr;
@@ -51,6 +65,11 @@ class Session : public Napi::ObjectWrap<Session> {
   bool released_ = false;
   bool uses_cuda_ = false;
   int inflight_ = 0;
+  // Shared with JS for the fast calling convention (runSyncT/runT); only the JS thread
+  // touches it, and only within one call.
+  Napi::Reference<Napi::Value> scratch_ref_;
+  double* scratch_ = nullptr;
+  size_t scratch_len_ = 0;
   std::vector<ValueInfo> inputs_, outputs_;
   std::vector<const char*> input_name_ptrs_, output_name_ptrs_;
 };

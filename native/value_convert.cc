@@ -1,5 +1,7 @@
 #include "value_convert.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -10,20 +12,35 @@
 namespace ortex {
 namespace {
 
+size_t ElementBytes(napi_typedarray_type t) {
+  switch (t) {
+    case napi_int8_array: case napi_uint8_array: case napi_uint8_clamped_array: return 1;
+    case napi_int16_array: case napi_uint16_array: return 2;
+    case napi_int32_array: case napi_uint32_array: case napi_float32_array: return 4;
+    default: return 8;
+  }
+}
+
 struct DataView {
   char* data = nullptr;
   size_t bytes = 0;
 };
 
 DataView ReadBytes(Napi::Env env, Napi::Value data) {
-  if (data.IsTypedArray()) {
-    auto ta = data.As<Napi::TypedArray>();
-    auto ab = ta.ArrayBuffer();
-    return {static_cast<char*>(ab.Data()) + ta.ByteOffset(), ta.ByteLength()};
+  // One napi call for a TypedArray (the hot path); node-addon-api's accessors make three.
+  napi_typedarray_type ta_type;
+  size_t length = 0, offset = 0;
+  void* ptr = nullptr;
+  napi_value ab;
+  if (napi_get_typedarray_info(env, data, &ta_type, &length, &ptr, &ab, &offset) == napi_ok) {
+    void* base = nullptr;
+    size_t ab_len = 0;
+    napi_get_arraybuffer_info(env, ab, &base, &ab_len);
+    return {static_cast<char*>(base) + offset, ab_len ? std::min(ab_len - offset, length * ElementBytes(ta_type)) : 0};
   }
   if (data.IsArrayBuffer()) {
-    auto ab = data.As<Napi::ArrayBuffer>();
-    return {static_cast<char*>(ab.Data()), ab.ByteLength()};
+    auto buf = data.As<Napi::ArrayBuffer>();
+    return {static_cast<char*>(buf.Data()), buf.ByteLength()};
   }
   if (data.IsDataView()) {
     auto dv = data.As<Napi::DataView>();
@@ -63,39 +80,9 @@ ValuePtr TensorFromJs(Napi::Env env, Napi::Array enc, InputMemory mode, Borrowed
   Napi::Value type_v = enc.Get(0u);
   if (!type_v.IsNumber()) ORTEX_THROW_TYPE(env, "ERR_INPUT_TYPE", "Expected a numeric tensor type");
   const int type = type_v.As<Napi::Number>().Int32Value();
-  if (!IsKnownDType(type))
-    ORTEX_THROW_TYPE(env, "ERR_INPUT_TYPE", "Unknown tensor element type " + std::to_string(type));
   size_t count = 0;
   std::vector<int64_t> dims = ReadDims(env, enc.Get(2u), &count);
-  Napi::Value data = enc.Get(1u);
-  if (type == ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING) return StringTensorFromJs(env, data, dims, count);
-
-  DataView view = ReadBytes(env, data);
-  const size_t expected = ByteSize(type, count);
-  if (view.bytes != expected)
-    ORTEX_THROW(env, "ERR_INPUT_DATA_LENGTH",
-                "Expected " + std::to_string(expected) + " bytes of " + DType(type).name +
-                    " data for the dims given but received " + std::to_string(view.bytes));
-  const auto onnx_type = static_cast<ONNXTensorElementDataType>(type);
-  OrtValue* raw = nullptr;
-  if (mode == InputMemory::kBorrow) {
-    // ORT wants non-null data even for empty tensors.
-    static char empty_byte = 0;
-    char* p = view.bytes ? view.data : &empty_byte;
-    ORT_THROW_ON_ERROR(env, g_ort->CreateTensorWithDataAsOrtValue(CpuMemoryInfo(), p, view.bytes,
-                                                                  dims.data(), dims.size(), onnx_type, &raw));
-    if (borrowed && view.bytes) borrowed->emplace_back(view.data, view.data + view.bytes);
-    return ValuePtr(raw);
-  }
-  ORT_THROW_ON_ERROR(env, g_ort->CreateTensorAsOrtValue(CpuAllocator(), dims.data(), dims.size(),
-                                                        onnx_type, &raw));
-  ValuePtr value(raw);
-  if (view.bytes) {
-    void* dst = nullptr;
-    ORT_THROW_ON_ERROR(env, g_ort->GetTensorMutableData(value.get(), &dst));
-    std::memcpy(dst, view.data, view.bytes);
-  }
-  return value;
+  return TensorFromParts(env, type, dims.data(), dims.size(), enc.Get(1u), mode, borrowed);
 }
 
 ValuePtr CompositeFromJs(Napi::Env env, Napi::Object obj, InputMemory mode) {
@@ -138,73 +125,16 @@ bool InsideBorrowed(const BorrowedRanges& ranges, const char* p) {
   return false;
 }
 
-void ReleaseValueFinalizer(Napi::Env, void*, OrtValue* value) { g_ort->ReleaseValue(value); }
-
 Napi::Value TensorToJs(Napi::Env env, ValuePtr value, const BorrowedRanges& borrowed) {
-  OrtTensorTypeAndShapeInfo* info = nullptr;
-  ORT_THROW_ON_ERROR(env, g_ort->GetTensorTypeAndShape(value.get(), &info));
-  ONNXTensorElementDataType type;
-  size_t rank = 0, count = 0;
-  OrtStatus* s = g_ort->GetTensorElementType(info, &type);
-  if (!s) s = g_ort->GetDimensionsCount(info, &rank);
-  std::vector<int64_t> dims(rank);
-  if (!s) s = g_ort->GetDimensions(info, dims.data(), rank);
-  if (!s) s = g_ort->GetTensorShapeElementCount(info, &count);
-  g_ort->ReleaseTensorTypeAndShapeInfo(info);
-  if (s) ThrowStatus(env, s);
-
-  Napi::Array js_dims = Napi::Array::New(env, rank);
-  for (size_t i = 0; i < rank; i++) js_dims.Set(static_cast<uint32_t>(i), static_cast<double>(dims[i]));
+  int type = 0;
+  std::vector<int64_t> dims;
+  Napi::Value data = OutputTensor(env, std::move(value), borrowed, &type, &dims);
+  Napi::Array js_dims = Napi::Array::New(env, dims.size());
+  for (size_t i = 0; i < dims.size(); i++) js_dims.Set(static_cast<uint32_t>(i), static_cast<double>(dims[i]));
   Napi::Array out = Napi::Array::New(env, 3);
   out.Set(0u, static_cast<double>(type));
+  out.Set(1u, data);
   out.Set(2u, js_dims);
-
-  if (type == ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING) {
-    Napi::Array strings = Napi::Array::New(env, count);
-    if (count) {
-      size_t total = 0;
-      ORT_THROW_ON_ERROR(env, g_ort->GetStringTensorDataLength(value.get(), &total));
-      std::string buf(total, '\0');
-      std::vector<size_t> offsets(count);
-      ORT_THROW_ON_ERROR(env, g_ort->GetStringTensorContent(value.get(), buf.data(), total,
-                                                            offsets.data(), count));
-      for (size_t i = 0; i < count; i++) {
-        size_t end = i + 1 < count ? offsets[i + 1] : total;
-        strings.Set(static_cast<uint32_t>(i),
-                    Napi::String::New(env, buf.data() + offsets[i], end - offsets[i]));
-      }
-    }
-    out.Set(1u, strings);
-    return out;
-  }
-  if (!IsKnownDType(type))
-    ORTEX_THROW(env, "ERR_OUTPUT_TYPE", "Output has an element type ortex cannot represent: " +
-                                            std::to_string(static_cast<int>(type)));
-  const DTypeInfo& dt = DType(type);
-  const size_t bytes = ByteSize(type, count);
-  void* data = nullptr;
-  ORT_THROW_ON_ERROR(env, g_ort->GetTensorMutableData(value.get(), &data));
-
-  Napi::ArrayBuffer ab;
-  if (bytes == 0 || data == nullptr) {
-    ab = Napi::ArrayBuffer::New(env, 0);
-  } else if (InsideBorrowed(borrowed, static_cast<const char*>(data))) {
-    // ORT aliased an input we borrowed from the caller: copy, so the output never
-    // outlives or doubles the ownership of caller memory.
-    ab = Napi::ArrayBuffer::New(env, bytes);
-    std::memcpy(ab.Data(), data, bytes);
-  } else {
-    OrtValue* owned = value.release();
-    ab = Napi::ArrayBuffer::New(env, data, bytes, ReleaseValueFinalizer, owned);
-  }
-  const size_t elem_bytes = dt.bits >= 8 ? dt.bits / 8 : 1;
-  size_t length = bytes / elem_bytes;
-  if (type == ONNX_TENSOR_ELEMENT_DATA_TYPE_COMPLEX64 || type == ONNX_TENSOR_ELEMENT_DATA_TYPE_COMPLEX128)
-    length = bytes / (elem_bytes / 2);
-  napi_value ta;
-  napi_status st = napi_create_typedarray(env, dt.js, length, ab, 0, &ta);
-  if (st != napi_ok) throw Napi::Error::New(env, "Could not create the output TypedArray");
-  out.Set(1u, Napi::Value(env, ta));
   return out;
 }
 
@@ -228,6 +158,137 @@ std::vector<int64_t> ReadDims(Napi::Env env, Napi::Value dims_v, size_t* element
   }
   if (element_count) *element_count = count;
   return dims;
+}
+
+ValuePtr TensorFromParts(Napi::Env env, int type, const int64_t* dims, size_t rank, Napi::Value data,
+                         InputMemory mode, BorrowedRanges* borrowed) {
+  if (!IsKnownDType(type))
+    ORTEX_THROW_TYPE(env, "ERR_INPUT_TYPE", "Unknown tensor element type " + std::to_string(type));
+  size_t count = 1;
+  for (size_t i = 0; i < rank; i++) {
+    if (dims[i] < 0) ORTEX_THROW(env, "ERR_INPUT_SHAPE", "Expected non-negative dims");
+    count *= static_cast<size_t>(dims[i]);
+  }
+  if (type == ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING)
+    return StringTensorFromJs(env, data, std::vector<int64_t>(dims, dims + rank), count);
+
+  DataView view = ReadBytes(env, data);
+  const size_t expected = ByteSize(type, count);
+  if (view.bytes != expected)
+    ORTEX_THROW(env, "ERR_INPUT_DATA_LENGTH",
+                "Expected " + std::to_string(expected) + " bytes of " + DType(type).name +
+                    " data for the dims given but received " + std::to_string(view.bytes));
+  const auto onnx_type = static_cast<ONNXTensorElementDataType>(type);
+  OrtValue* raw = nullptr;
+  if (mode == InputMemory::kBorrow) {
+    // ORT wants non-null data even for empty tensors.
+    static char empty_byte = 0;
+    char* p = view.bytes ? view.data : &empty_byte;
+    ORT_THROW_ON_ERROR(env, g_ort->CreateTensorWithDataAsOrtValue(CpuMemoryInfo(), p, view.bytes, dims, rank,
+                                                                  onnx_type, &raw));
+    if (borrowed && view.bytes) borrowed->emplace_back(view.data, view.data + view.bytes);
+    return ValuePtr(raw);
+  }
+  ORT_THROW_ON_ERROR(env, g_ort->CreateTensorAsOrtValue(CpuAllocator(), dims, rank, onnx_type, &raw));
+  ValuePtr value(raw);
+  if (view.bytes) {
+    void* dst = nullptr;
+    ORT_THROW_ON_ERROR(env, g_ort->GetTensorMutableData(value.get(), &dst));
+    std::memcpy(dst, view.data, view.bytes);
+  }
+  return value;
+}
+
+namespace {
+// Bytes of zero-copy output buffers that JS holds and has not yet let go of. Their
+// finalizers only run when the event loop turns, so a runSync() loop that never yields
+// would otherwise pile them up without bound; past the budget, outputs are copied into
+// V8-owned memory, which the garbage collector reclaims without waiting for the loop.
+std::atomic<int64_t> g_external_output_bytes{0};
+constexpr int64_t kExternalOutputBudget = int64_t{256} << 20;
+
+struct ExternalOutput {
+  OrtValue* value;
+  int64_t bytes;
+};
+
+void ReleaseExternalOutput(Napi::Env, void*, ExternalOutput* hint) {
+  g_external_output_bytes -= hint->bytes;
+  g_ort->ReleaseValue(hint->value);
+  delete hint;
+}
+}  // namespace
+
+Napi::Value OutputTensor(Napi::Env env, ValuePtr value, const BorrowedRanges& borrowed, int* type_out,
+                         std::vector<int64_t>* dims) {
+  OrtTensorTypeAndShapeInfo* info = nullptr;
+  ORT_THROW_ON_ERROR(env, g_ort->GetTensorTypeAndShape(value.get(), &info));
+  ONNXTensorElementDataType type;
+  size_t rank = 0, count = 0;
+  OrtStatus* s = g_ort->GetTensorElementType(info, &type);
+  if (!s) s = g_ort->GetDimensionsCount(info, &rank);
+  dims->resize(rank);
+  if (!s) s = g_ort->GetDimensions(info, dims->data(), rank);
+  if (!s) s = g_ort->GetTensorShapeElementCount(info, &count);
+  g_ort->ReleaseTensorTypeAndShapeInfo(info);
+  if (s) ThrowStatus(env, s);
+  *type_out = type;
+
+  if (type == ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING) {
+    Napi::Array strings = Napi::Array::New(env, count);
+    if (count) {
+      size_t total = 0;
+      ORT_THROW_ON_ERROR(env, g_ort->GetStringTensorDataLength(value.get(), &total));
+      std::string buf(total, '\0');
+      std::vector<size_t> offsets(count);
+      ORT_THROW_ON_ERROR(env, g_ort->GetStringTensorContent(value.get(), buf.data(), total, offsets.data(), count));
+      for (size_t i = 0; i < count; i++) {
+        size_t end = i + 1 < count ? offsets[i + 1] : total;
+        strings.Set(static_cast<uint32_t>(i), Napi::String::New(env, buf.data() + offsets[i], end - offsets[i]));
+      }
+    }
+    return strings;
+  }
+  if (!IsKnownDType(type))
+    ORTEX_THROW(env, "ERR_OUTPUT_TYPE",
+                "Output has an element type ortex cannot represent: " + std::to_string(static_cast<int>(type)));
+  const DTypeInfo& dt = DType(type);
+  const size_t bytes = ByteSize(type, count);
+  void* data = nullptr;
+  ORT_THROW_ON_ERROR(env, g_ort->GetTensorMutableData(value.get(), &data));
+
+  napi_value ab;
+  const bool copy = bytes <= kCopyOutputBytes || data == nullptr ||
+                    InsideBorrowed(borrowed, static_cast<const char*>(data)) ||
+                    g_external_output_bytes.load(std::memory_order_relaxed) + static_cast<int64_t>(bytes) > kExternalOutputBudget;
+  if (copy) {
+    // Small outputs: a copy into V8 memory costs less than an external buffer and its
+    // finalizer. Also taken when ORT aliased an input borrowed from the caller, so an
+    // output never outlives or doubles the ownership of caller memory.
+    void* dst = nullptr;
+    if (napi_create_arraybuffer(env, bytes, &dst, &ab) != napi_ok) throw Napi::Error::New(env, "Out of memory for an output");
+    if (bytes) std::memcpy(dst, data, bytes);
+  } else {
+    auto* hint = new ExternalOutput{value.get(), static_cast<int64_t>(bytes)};
+    napi_status st = napi_create_external_arraybuffer(
+        env, data, bytes,
+        [](napi_env e, void* d, void* h) { ReleaseExternalOutput(Napi::Env(e), d, static_cast<ExternalOutput*>(h)); },
+        hint, &ab);
+    if (st != napi_ok) {
+      delete hint;
+      throw Napi::Error::New(env, "Could not hand an output buffer to JS");
+    }
+    value.release();  // now owned by the ArrayBuffer's finalizer
+    g_external_output_bytes += static_cast<int64_t>(bytes);
+  }
+  const size_t elem_bytes = dt.bits >= 8 ? dt.bits / 8 : 1;
+  size_t length = bytes / elem_bytes;
+  if (type == ONNX_TENSOR_ELEMENT_DATA_TYPE_COMPLEX64 || type == ONNX_TENSOR_ELEMENT_DATA_TYPE_COMPLEX128)
+    length = bytes / (elem_bytes / 2);
+  napi_value ta;
+  if (napi_create_typedarray(env, dt.js, length, ab, 0, &ta) != napi_ok)
+    throw Napi::Error::New(env, "Could not create the output TypedArray");
+  return Napi::Value(env, ta);
 }
 
 ValuePtr ValueFromJs(Napi::Env env, Napi::Value v, InputMemory mode, BorrowedRanges* borrowed) {

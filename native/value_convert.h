@@ -41,6 +41,19 @@ ValuePtr ValueFromJs(Napi::Env env, Napi::Value v, InputMemory mode, BorrowedRan
 // ArrayBuffer's finalizer releases the OrtValue.
 Napi::Value ValueToJs(Napi::Env env, OrtValue* value, const BorrowedRanges& borrowed);
 
+// Outputs up to this size are copied into V8-owned memory: cheaper than an external
+// buffer plus its finalizer, and collectable without the event loop turning.
+constexpr size_t kCopyOutputBytes = 64 * 1024;
+
+// A tensor from its parts (the fast calling convention: dims come from the shared scratch).
+ValuePtr TensorFromParts(Napi::Env env, int type, const int64_t* dims, size_t rank, Napi::Value data,
+                         InputMemory mode, BorrowedRanges* borrowed);
+
+// Takes ownership of a tensor value and returns its data as a TypedArray (string[] for
+// strings), with its element type and dims. Large buffers are handed over without a copy.
+Napi::Value OutputTensor(Napi::Env env, ValuePtr value, const BorrowedRanges& borrowed, int* type,
+                         std::vector<int64_t>* dims);
+
 // Reads a JS number[] of dims into int64s; throws ERR_INPUT_SHAPE on a bad dim.
 std::vector<int64_t> ReadDims(Napi::Env env, Napi::Value dims, size_t* element_count);
 

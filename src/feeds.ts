@@ -8,7 +8,7 @@ import { type DTypeInfo, dataLength, dtypeByOnnx, type TensorType } from './dtyp
 import { OrtexError, OrtexTypeError } from './errors.js';
 import type { EncodedValue, NativeValueInfo } from './native.js';
 import { invalidType, isInteger } from './validate.js';
-import { isTensorLike } from './values.js';
+import { type TensorLike, isTensorLike } from './values.js';
 
 export const KIND_TENSOR = 1;
 export const KIND_OPTIONAL = 6;
@@ -47,7 +47,8 @@ export function toMetadata(s: Slot): ValueMetadata {
 
 const shapeText = (dims: ReadonlyArray<number | string>) => `[${dims.join(',')}]`;
 
-export function encodeTensor(slot: Slot, v: unknown): EncodedValue {
+/** Validates a tensor feed against its input; throws a typed error naming the input. */
+export function checkTensor(slot: Slot, v: unknown): asserts v is TensorLike {
   const d = slot.dtype!;
   if (!isTensorLike(v)) throw invalidType(`a ${d.name} tensor`, `input '${slot.name}'`, v, 'ERR_INPUT_TYPE');
   if (v.type !== d.name) {
@@ -79,6 +80,10 @@ export function encodeTensor(slot: Slot, v: unknown): EncodedValue {
   if (length !== dataLength(d, count)) {
     throw new OrtexError('ERR_INPUT_DATA_LENGTH', `Expected ${dataLength(d, count)} elements of data for input '${slot.name}' with dims ${shapeText(dims)} but received ${length}`);
   }
-  return [d.onnx, data as ArrayBufferView, dims as number[]];
+}
+
+export function encodeTensor(slot: Slot, v: unknown): EncodedValue {
+  checkTensor(slot, v);
+  return [slot.dtype!.onnx, v.data as ArrayBufferView, v.dims as number[]];
 }
 

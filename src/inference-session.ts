@@ -6,12 +6,14 @@
  */
 
 import { existsSync, statSync } from 'node:fs';
+import { beginBusyWait, endBusyWait } from './busy-wait.js';
 import { OrtexError, fromNative } from './errors.js';
-import { KIND_TENSOR, type Slot, type ValueMetadata, encodeTensor, toMetadata, toSlot } from './feeds.js';
+import { KIND_TENSOR, type Slot, type ValueMetadata, checkTensor, encodeTensor, toMetadata, toSlot } from './feeds.js';
+import { dtypeByOnnx } from './dtypes.js';
+import { Tensor as OrtexTensor, type TensorData } from './tensor.js';
 import { IoBinding } from './io-binding.js';
 import { type EncodedValue, type NativeLoadInfo, type NativeProviderAttempt, type NativeRunOptions, type NativeSession, native } from './native.js';
-import { type SessionOptions, normalizeSessionOptions } from './session-options.js';
-import type { Tensor } from './tensor.js';
+import { type NormalizedSessionOptions, type SessionOptions, normalizeSessionOptions } from './session-options.js';
 import { invalidType, isObject, isString } from './validate.js';
 import { type OnnxValue, decodeValue, encodeComposite } from './values.js';
 
@@ -30,7 +32,7 @@ export interface RunOptions {
 }
 
 export type FeedsType = Readonly<Record<string, OnnxValue | import('./values.js').TensorLike>>;
-export type FetchesType = readonly string[] | Readonly<Record<string, Tensor | null>>;
+export type FetchesType = readonly string[] | Readonly<Record<string, OrtexTensor | null>>;
 export type ReturnType = Record<string, OnnxValue>;
 
 /** Maps a native run error (raised on a worker or in runSync) to a typed ortex error. */
@@ -53,6 +55,19 @@ function loadError(err: unknown, source: string): Error {
 
 const warned = new Set<string>();
 
+/** Doubles in each session's scratch; kMaxFastRank in native/session.h. */
+const SCRATCH_LENGTH = 4096;
+const MAX_FAST_RANK = 16;
+
+/** Calls a native method with the feeds' data as arguments, without a spread for 1–2 inputs. */
+function callNative<R>(self: NativeSession, fn: (...a: unknown[]) => R, data: unknown[]): R {
+  switch (data.length) {
+    case 1: return fn.call(self, data[0]);
+    case 2: return fn.call(self, data[0], data[1]);
+    default: return fn.apply(self, data);
+  }
+}
+
 export class InferenceSession {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
@@ -68,9 +83,14 @@ export class InferenceSession {
   readonly #outputIndex: Map<string, number>;
   readonly #allOutputs: number[];
   readonly #requiredInputs: number;
+  /** Shared with the native session for the fast calling convention; null when an input is not a tensor. */
+  readonly #scratch: Float64Array | null;
+  readonly #data: unknown[] = [];
+  readonly #busyWait: boolean;
   #released = false;
 
-  private constructor(nativeSession: NativeSession, info: NativeLoadInfo) {
+  private constructor(nativeSession: NativeSession, info: NativeLoadInfo, options: NormalizedSessionOptions) {
+    this.#busyWait = options.busyWait;
     this.#native = nativeSession;
     const inputs = info.inputs.map(toSlot);
     const outputs = info.outputs.map(toSlot);
@@ -78,6 +98,8 @@ export class InferenceSession {
     this.#outputIndex = new Map(outputs.map((s) => [s.name, s.index]));
     this.#allOutputs = outputs.map((s) => s.index);
     this.#requiredInputs = inputs.filter((s) => !s.optional).length;
+    this.#scratch = inputs.every((s) => s.kind === KIND_TENSOR && s.dtype) ? new Float64Array(SCRATCH_LENGTH) : null;
+    if (this.#scratch) nativeSession.setScratch(this.#scratch);
     this.inputNames = Object.freeze(inputs.map((s) => s.name));
     this.outputNames = Object.freeze(outputs.map((s) => s.name));
     this.inputMetadata = Object.freeze(inputs.map(toMetadata));
@@ -133,7 +155,7 @@ export class InferenceSession {
       warned.add(w);
       process.emitWarning(w, { code: 'ORTEX_EP_FALLBACK' });
     }
-    return new InferenceSession(nativeSession, info);
+    return new InferenceSession(nativeSession, info, normalized);
   }
 
   #check(): void {
@@ -153,10 +175,65 @@ export class InferenceSession {
       values.push(slot.kind === KIND_TENSOR && slot.dtype ? encodeTensor(slot, v) : encodeComposite(v, slot.description, `input '${name}'`));
       if (!slot.optional) required++;
     }
-    if (required !== this.#requiredInputs) {
-      const missing = [...this.#inputs.values()].filter((s) => !s.optional && !(s.name in feeds)).map((s) => s.name);
-      throw new OrtexError('ERR_INPUT_MISSING', `Missing input${missing.length > 1 ? 's' : ''} ${missing.map((m) => `'${m}'`).join(', ')}; the model needs: ${this.inputNames.join(', ')}`);
+    if (required !== this.#requiredInputs) this.#throwMissing(feeds);
+  }
+
+  /**
+   * Validates tensor feeds and writes their descriptors into the scratch (the fast calling
+   * convention of native/session.cc), leaving their data in #data. False when the call does
+   * not fit (a rank or a count too large), so the caller takes the general path.
+   */
+  #writeScratch(feeds: unknown, outIdx: number[]): boolean {
+    if (!isObject(feeds) || Array.isArray(feeds)) throw invalidType('an object of { inputName: Tensor }', 'feeds', feeds, 'ERR_INPUT_TYPE');
+    const sc = this.#scratch!;
+    const data = this.#data;
+    data.length = 0;
+    let p = 2;
+    for (const name in feeds) {
+      const slot = this.#inputs.get(name);
+      if (slot === undefined) {
+        throw new OrtexError('ERR_INPUT_NAME', `Unknown input '${name}'; the model's inputs are: ${this.inputNames.join(', ')}`);
+      }
+      const v = (feeds as Record<string, unknown>)[name];
+      checkTensor(slot, v);
+      const dims = v.dims;
+      if (dims.length > MAX_FAST_RANK || p + 3 + dims.length + outIdx.length > sc.length) return false;
+      sc[p] = slot.index;
+      sc[p + 1] = slot.dtype!.onnx;
+      sc[p + 2] = dims.length;
+      for (let d = 0; d < dims.length; d++) sc[p + 3 + d] = dims[d]!;
+      p += 3 + dims.length;
+      data.push(v.data);
     }
+    if (data.length !== this.#requiredInputs) this.#throwMissing(feeds);
+    sc[0] = data.length;
+    sc[1] = outIdx.length;
+    for (let i = 0; i < outIdx.length; i++) sc[p + i] = outIdx[i]!;
+    return true;
+  }
+
+  #throwMissing(feeds: object): never {
+    const missing = [...this.#inputs.values()].filter((s) => !s.optional && !(s.name in feeds)).map((s) => s.name);
+    throw new OrtexError('ERR_INPUT_MISSING', `Missing input${missing.length > 1 ? 's' : ''} ${missing.map((m) => `'${m}'`).join(', ')}; the model needs: ${this.inputNames.join(', ')}`);
+  }
+
+  /** Builds results from the fast convention: meta [kind, type, rank, dims...] per output. */
+  #collectFast(meta: Float64Array, data: ArrayLike<unknown>, outIdx: number[]): ReturnType {
+    const result: ReturnType = {};
+    let p = 0;
+    for (let i = 0; i < outIdx.length; i++) {
+      const name = this.outputNames[outIdx[i]!]!;
+      if (meta[p++] !== 1) {
+        result[name] = decodeValue(data[i] as EncodedValue);
+        continue;
+      }
+      const type = dtypeByOnnx(meta[p++]!)!.name;
+      const rank = meta[p++]!;
+      const dims = new Array<number>(rank);
+      for (let d = 0; d < rank; d++) dims[d] = meta[p++]!;
+      result[name] = OrtexTensor.fromNative(type, data[i] as TensorData, dims);
+    }
+    return result;
   }
 
   #outputIndices(fetches: FetchesType | undefined): number[] {
@@ -174,7 +251,7 @@ export class InferenceSession {
     for (let i = 0; i < encoded.length; i++) {
       const name = this.outputNames[outIdx[i]!]!;
       const value = decodeValue(encoded[i]!);
-      const pre = fetches && !Array.isArray(fetches) ? (fetches as Record<string, Tensor | null>)[name] : null;
+      const pre = fetches && !Array.isArray(fetches) ? (fetches as Record<string, OrtexTensor | null>)[name] : null;
       if (pre && value && 'data' in value && pre.data && ArrayBuffer.isView(pre.data)) {
         // onnxruntime-node semantics for pre-allocated fetches: the result lands in the caller's tensor.
         (pre.data as unknown as { set(a: ArrayLike<unknown>): void }).set(value.data as ArrayLike<unknown>);
@@ -209,10 +286,23 @@ export class InferenceSession {
       options = fetches as RunOptions;
       fetches = undefined;
     }
+    const outIdx = this.#outputIndices(fetches as FetchesType | undefined);
+    const preallocated = fetches !== undefined && !Array.isArray(fetches);
+    if (options === undefined && !preallocated && this.#scratch && this.#writeScratch(feeds, outIdx)) {
+      let r: unknown[];
+      if (this.#busyWait) beginBusyWait();
+      try {
+        r = await callNative(this.#native, this.#native.runT, this.#data);
+      } catch (err) {
+        throw fromNative(err);
+      } finally {
+        if (this.#busyWait) endBusyWait();
+      }
+      return this.#collectFast(r[0] as Float64Array, r.slice(1), outIdx);
+    }
     const idx: number[] = [];
     const values: EncodedValue[] = [];
     this.#encodeFeeds(feeds, idx, values);
-    const outIdx = this.#outputIndices(fetches as FetchesType | undefined);
     const { ro, o } = this.#parseRunOptions(options);
     const state = { cancelled: false, timedOut: false, timeoutMs: o.timeoutMs };
     if (o.signal?.aborted) throw new OrtexError('ERR_RUN_CANCELLED', 'The run was cancelled by its AbortSignal before it started');
@@ -222,6 +312,7 @@ export class InferenceSession {
       ro!.terminate();
     };
     let encoded: EncodedValue[];
+    if (this.#busyWait) beginBusyWait();
     try {
       const pending = this.#native.run(idx, values, outIdx, ro);
       if (o.timeoutMs) {
@@ -235,6 +326,7 @@ export class InferenceSession {
     } catch (err) {
       throw runError(err, state);
     } finally {
+      if (this.#busyWait) endBusyWait();
       if (timer) clearTimeout(timer);
       o.signal?.removeEventListener('abort', onAbort);
     }
@@ -247,10 +339,19 @@ export class InferenceSession {
    */
   runSync(feeds: FeedsType, fetches?: FetchesType, options?: Omit<RunOptions, 'signal' | 'timeoutMs'>): ReturnType {
     this.#check();
+    const outIdx = this.#outputIndices(fetches);
+    if (options === undefined && (fetches === undefined || Array.isArray(fetches)) && this.#scratch && this.#writeScratch(feeds, outIdx)) {
+      let r: unknown;
+      try {
+        r = callNative(this.#native, this.#native.runSyncT, this.#data);
+      } catch (err) {
+        throw fromNative(err);
+      }
+      return this.#collectFast(this.#scratch, outIdx.length === 1 ? [r] : (r as unknown[]), outIdx);
+    }
     const idx: number[] = [];
     const values: EncodedValue[] = [];
     this.#encodeFeeds(feeds, idx, values);
-    const outIdx = this.#outputIndices(fetches);
     const { ro } = this.#parseRunOptions(options);
     let encoded: EncodedValue[];
     try {

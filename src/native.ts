@@ -45,6 +45,10 @@ export interface NativeSession {
   load(pathOrBytes: string | Uint8Array, options: object): Promise<NativeLoadInfo>;
   runSync(inputIdx: number[], values: EncodedValue[], outputIdx: number[], runOptions?: NativeRunOptions | null): EncodedValue[];
   run(inputIdx: number[], values: EncodedValue[], outputIdx: number[], runOptions?: NativeRunOptions | null): Promise<EncodedValue[]>;
+  /** Fast convention: descriptors in the scratch set by setScratch(), tensor data as arguments. */
+  runSyncT(...data: unknown[]): unknown;
+  runT(...data: unknown[]): Promise<unknown[]>;
+  setScratch(scratch: Float64Array): void;
   release(): void;
   endProfiling(): string;
   readonly inflight: number;

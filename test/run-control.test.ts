@@ -47,3 +47,26 @@ describe('InferenceSession#run() cancellation', () => {
     await s.release();
   });
 });
+
+describe('busyWait', () => {
+  it('gives the same outputs and stops polling once no run is in flight', async () => {
+    const s = await InferenceSession.create(model('ctr_mlp'), { busyWait: true, intraOpNumThreads: 1 });
+    const data = randomFloats(64 * 4, 3);
+    const expected = s.runSync({ x: new Tensor('float32', data, [4, 64]) }).y as Tensor;
+    const outs = await Promise.all(Array.from({ length: 16 }, () => s.run({ x: new Tensor('float32', data, [4, 64]) })));
+    for (const o of outs) expect((o.y as Tensor).data).toEqual(expected.data);
+    // With the poller stopped, the loop idles again: a 30 ms timer fires after ~30 ms and the
+    // number of loop turns in that time stays small (a poller left running would spin thousands).
+    let turns = 0;
+    const count = () => { turns++; };
+    const h = setInterval(count, 5);
+    await new Promise((r) => setTimeout(r, 30));
+    clearInterval(h);
+    expect(turns).toBeLessThan(10);
+    await s.release();
+  });
+
+  it('rejects a non-boolean busyWait', async () => {
+    await expect(InferenceSession.create(model('ctr_mlp'), { busyWait: 1 as never })).rejects.toMatchObject({ code: 'ERR_OPTION_INVALID' });
+  });
+});
