@@ -1,0 +1,217 @@
+/**
+ * Turns the collected repeats into the figures bench/RESULTS.md records: every figure as the
+ * median over repeats with its min-max spread, and as a ratio to the peer. Pure functions of
+ * the data bench/run.ts gathered; nothing here runs anything.
+ */
+import { type Spread, type LatencySummary, spread } from './stats.js';
+import type { Runner } from './trials.js';
+
+export interface MachineInfo {
+  date: string;
+  cpu: string;
+  cores: number;
+  node: string;
+  ort: string;
+  ortexOrt: string;
+  code: { commit: string; dirty: boolean; addonSha256: string };
+  loadAvgStart: number[];
+  loadAvgEnd: number[];
+  repeats: number;
+  seconds: number;
+}
+
+export interface LatencyGroupResult {
+  label: string;
+  model: string;
+  batch: number;
+  intraOpThreads: number;
+  iterations: number;
+  /** Per runner, one summary per repeat, in repeat order (so index i of two runners is a pair). */
+  repeats: Partial<Record<Runner, LatencySummary[]>>;
+}
+
+export interface LoopDelayResult {
+  runner: 'ortex-async' | 'ort-node';
+  label: string;
+  repeats: { maxGapMs: number; medianGapMs: number; medianRunMs: number }[];
+}
+
+export interface HopFloorResult {
+  repeats: { async: LatencySummary; sync: LatencySummary }[];
+}
+
+export interface RunnerFigures {
+  p50: Spread;
+  p99: Spread;
+  mean: Spread;
+}
+
+export interface GroupFigures {
+  label: string;
+  runners: Partial<Record<Runner, RunnerFigures>>;
+  /** Median of the per-repeat paired differences p50(runner) - p50(raw-c), in µs. */
+  p50OverRawUs: Partial<Record<Runner, Spread>>;
+  p99OverRawUs: Partial<Record<Runner, Spread>>;
+}
+
+function paired(a: LatencySummary[] | undefined, b: LatencySummary[] | undefined, key: keyof LatencySummary): Spread | undefined {
+  if (!a || !b) return undefined;
+  const n = Math.min(a.length, b.length);
+  const d: number[] = [];
+  for (let i = 0; i < n; i++) d.push(a[i]![key] - b[i]![key]);
+  return spread(d);
+}
+
+export function groupFigures(g: LatencyGroupResult): GroupFigures {
+  const runners: GroupFigures['runners'] = {};
+  const p50OverRawUs: GroupFigures['p50OverRawUs'] = {};
+  const p99OverRawUs: GroupFigures['p99OverRawUs'] = {};
+  for (const [runner, reps] of Object.entries(g.repeats) as [Runner, LatencySummary[]][]) {
+    runners[runner] = {
+      p50: spread(reps.map((r) => r.p50_us)),
+      p99: spread(reps.map((r) => r.p99_us)),
+      mean: spread(reps.map((r) => r.mean_us)),
+    };
+    if (runner !== 'raw-c') {
+      const d50 = paired(reps, g.repeats['raw-c'], 'p50_us');
+      const d99 = paired(reps, g.repeats['raw-c'], 'p99_us');
+      if (d50) p50OverRawUs[runner] = d50;
+      if (d99) p99OverRawUs[runner] = d99;
+    }
+  }
+  return { label: g.label, runners, p50OverRawUs, p99OverRawUs };
+}
+
+/** Significant figures that suit both 0.4 µs and 21000 µs. */
+function num(v: number): string {
+  if (!Number.isFinite(v)) return 'n/a';
+  const a = Math.abs(v);
+  if (a >= 1000) return v.toFixed(0);
+  if (a >= 100) return v.toFixed(1);
+  if (a >= 10) return v.toFixed(2);
+  return v.toFixed(2);
+}
+
+const cell = (s: Spread | undefined) => (s ? `${num(s.median)} (${num(s.min)}–${num(s.max)})` : '—');
+function ratio(a: Spread | undefined, b: Spread | undefined): string {
+  if (!a || !b) return '—';
+  const r = a.median / b.median;
+  return `${r < 0.1 ? r.toPrecision(2) : r.toFixed(2)}×`;
+}
+
+const RUNNER_TEXT: Record<Runner, string> = {
+  'raw-c': 'raw C `OrtApi::Run`',
+  'ortex-sync': 'ortex `runSync()`',
+  'ortex-async': 'ortex `await run()`',
+  'ortex-async-busy': 'ortex `await run()`, busyWait',
+  'ort-node': 'onnxruntime-node `await run()`',
+};
+
+export function latencyTable(groups: GroupFigures[]): string {
+  const lines: string[] = [];
+  lines.push('| trial | runner | p50 µs | p99 µs | mean µs | p50 ÷ raw C | p50 ÷ ort-node | p50 − raw C µs | p99 − raw C µs |');
+  lines.push('|---|---|---|---|---|---|---|---|---|');
+  for (const g of groups) {
+    const raw = g.runners['raw-c'];
+    const peer = g.runners['ort-node'];
+    for (const runner of ['raw-c', 'ortex-sync', 'ortex-async', 'ortex-async-busy', 'ort-node'] as Runner[]) {
+      const f = g.runners[runner];
+      if (!f) continue;
+      lines.push(
+        `| ${g.label} | ${RUNNER_TEXT[runner]} | ${cell(f.p50)} | ${cell(f.p99)} | ${cell(f.mean)} | ` +
+          `${runner === 'raw-c' ? '1' : ratio(f.p50, raw?.p50)} | ${runner === 'ort-node' ? '1' : ratio(f.p50, peer?.p50)} | ` +
+          `${runner === 'raw-c' ? '' : cell(g.p50OverRawUs[runner])} | ${runner === 'raw-c' ? '' : cell(g.p99OverRawUs[runner])} |`,
+      );
+    }
+  }
+  return lines.join('\n');
+}
+
+export function loopDelayTable(results: LoopDelayResult[]): string {
+  const lines: string[] = [];
+  const typical = (r: LoopDelayResult | undefined) => (r ? spread(r.repeats.map((x) => x.medianGapMs)) : undefined);
+  const worst = (r: LoopDelayResult | undefined) => (r ? spread(r.repeats.map((x) => x.maxGapMs)) : undefined);
+  const peer = results.find((r) => r.runner === 'ort-node');
+  lines.push('| model | runner | run ms | largest tick gap ms, typical run | largest tick gap ms, worst run | typical gap ÷ ort-node |');
+  lines.push('|---|---|---|---|---|---|');
+  for (const r of results) {
+    lines.push(
+      `| ${r.label} | ${RUNNER_TEXT[r.runner]} | ${cell(spread(r.repeats.map((x) => x.medianRunMs)))} | ${cell(typical(r))} | ` +
+        `${cell(worst(r))} | ${ratio(typical(r), typical(peer))} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+export function hopFloorTable(hop: HopFloorResult): string {
+  const r = hop.repeats;
+  const diff = spread(r.map((x) => x.async.p50_us - x.sync.p50_us));
+  return [
+    '| libuv thread-pool round trip (crypto.pbkdf2, 1 iteration) | p50 µs | p99 µs |',
+    '|---|---|---|',
+    `| \`await\` pbkdf2 on the thread pool | ${cell(spread(r.map((x) => x.async.p50_us)))} | ${cell(spread(r.map((x) => x.async.p99_us)))} |`,
+    `| pbkdf2Sync inline | ${cell(spread(r.map((x) => x.sync.p50_us)))} | ${cell(spread(r.map((x) => x.sync.p99_us)))} |`,
+    `| the hop alone (paired p50 difference) | ${cell(diff)} | |`,
+  ].join('\n');
+}
+
+/** The issue's targets, checked on the tiny MLP at batch 1. */
+export function targetLines(groups: GroupFigures[]): string {
+  const lines: string[] = [];
+  const yes = (ok: boolean) => (ok ? 'met' : '**not met**');
+  for (const g of groups) {
+    if (!g.label.startsWith('ctr_mlp b1 ')) continue;
+    const sync = g.runners['ortex-sync'];
+    const dSync = g.p50OverRawUs['ortex-sync'];
+    const dSync99 = g.p99OverRawUs['ortex-sync'];
+    lines.push(`- **${g.label}**`);
+    if (sync && dSync) {
+      lines.push(`  - \`runSync\` p50 within 1 µs of raw C: ${num(dSync.median)} µs over (${num(dSync.min)}–${num(dSync.max)}) — ${yes(dSync.median <= 1)}`);
+      lines.push(`  - \`runSync\` p99 under 10 µs: absolute p99 ${num(sync.p99.median)} µs — ${yes(sync.p99.median < 10)}; ` +
+        `p99 over raw C ${dSync99 ? `${num(dSync99.median)} µs — ${yes(dSync99.median < 10)}` : 'n/a'}`);
+    }
+    for (const runner of ['ortex-async', 'ortex-async-busy'] as const) {
+      const f = g.runners[runner];
+      const d = g.p50OverRawUs[runner];
+      if (!f || !d) continue;
+      lines.push(`  - ${RUNNER_TEXT[runner]} p50 under 20 µs including the hop: absolute p50 ${num(f.p50.median)} µs — ${yes(f.p50.median < 20)}; ` +
+        `over raw C ${num(d.median)} µs (${num(d.min)}–${num(d.max)}) — ${yes(d.median < 20)}`);
+    }
+  }
+  return lines.join('\n');
+}
+
+export function markdown(info: MachineInfo, groups: GroupFigures[], loop: LoopDelayResult[], hop: HopFloorResult): string {
+  const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(' / ');
+  return [
+    '# ortex per-call latency',
+    '',
+    `- date: ${info.date}`,
+    `- CPU: ${info.cpu}, ${info.cores} cores`,
+    `- Node ${info.node}; ONNX Runtime ${info.ort} (onnxruntime-node's libonnxruntime.so.1; ortex reports ${info.ortexOrt})`,
+    `- code: commit ${info.code.commit}${info.code.dirty ? ' with local changes in src/ or native/' : ''}; build/Release/ortex.node sha256 ${info.code.addonSha256}…`,
+    `- load average (1/5/15 min) at start ${load(info.loadAvgStart)}, at end ${load(info.loadAvgEnd)}`,
+    `- ${info.repeats} repeats per trial, each a fresh process, runners interleaved; total ${info.seconds.toFixed(0)} s`,
+    '- every figure: median over repeats (min–max); ratios are of the medians; "− raw C" is the median of the per-repeat paired differences',
+    '',
+    '## Per-call latency',
+    '',
+    latencyTable(groups),
+    '',
+    '## Targets (issue 2)',
+    '',
+    targetLines(groups),
+    '',
+    '## The floor under an async run: a bare libuv thread-pool round trip',
+    '',
+    hopFloorTable(hop),
+    '',
+    '## Event-loop delay during a ~150 ms run',
+    '',
+    'Per process: the largest gap between setImmediate ticks (the gap open when the promise settles included) of each run;',
+    '"typical" is the median over the runs of a process, "worst" their maximum; then median (min–max) over processes.',
+    '',
+    loopDelayTable(loop),
+    '',
+  ].join('\n');
+}

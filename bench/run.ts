@@ -1,0 +1,201 @@
+/**
+ * `npm run bench`: the per-call latency benchmark (issue 2).
+ *
+ *   node dist/bench/run.js [--repeats=5] [--quick] [--only=ctr_mlp]
+ *
+ * Runs every trial of bench/trials.ts in a fresh process, `repeats` times. Within a repeat
+ * the runners of a group run back to back, in an order rotated each repeat, so drift in the
+ * machine hits all of them alike and the i-th repeats of two runners form a fair pair.
+ * Writes bench/out/latency.json and bench/out/latency.md, and prints the Markdown.
+ *
+ * Needs dist/ (npm ci runs tsc in `prepare`) and build/ (npm ci runs cmake-js in `install`,
+ * which also builds the raw C baseline, build/Release/ortex_raw_run). Models missing from
+ * models/out/ are generated, and the raw C baseline is built if absent.
+ */
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type HopFloorResult, type LatencyGroupResult, type LoopDelayResult, type MachineInfo, groupFigures, markdown } from './report.js';
+import type { LatencySummary } from './stats.js';
+import { HOP_FLOOR_TRIAL, LATENCY_GROUPS, LOOP_DELAY_TRIALS, RUNNERS, type LatencyTrial, type Runner, type Trial, groupLabel, latencyTrial } from './trials.js';
+
+const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
+const TRIAL_JS = resolve(ROOT, 'dist/bench/trial.js');
+const ORT_NODE_LIB_DIR = resolve(ROOT, 'node_modules/onnxruntime-node/bin/napi-v6/linux/x64');
+const RAW_CANDIDATES = ['build/Release/ortex_raw_run', 'build/ortex_raw_run'].map((p) => resolve(ROOT, p));
+const TRIAL_TIMEOUT_MS = 180_000;
+
+interface Args {
+  repeats: number;
+  quick: boolean;
+  only?: string;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { repeats: 5, quick: false };
+  for (const a of argv) {
+    const [key, value] = a.split('=', 2) as [string, string | undefined];
+    if (key === '--repeats' && value && /^[1-9]\d*$/.test(value)) args.repeats = Number(value);
+    else if (key === '--quick') args.quick = true;
+    else if (key === '--only' && value) args.only = value;
+    else throw new TypeError(`Expected --repeats=N, --quick or --only=<model> but received '${a}'`);
+  }
+  return args;
+}
+
+function log(msg: string): void {
+  process.stderr.write(`${msg}\n`);
+}
+
+/** Generates missing models and builds the raw C loop if absent; returns its path or null. */
+function preflight(): string | null {
+  const models = new Set([...LATENCY_GROUPS.map((g) => g.model.path), ...LOOP_DELAY_TRIALS.map((t) => t.model.path)]);
+  if ([...models].some((m) => !existsSync(resolve(ROOT, m)))) {
+    log('bench: generating models into models/out/ ...');
+    const r = spawnSync(process.execPath, [resolve(ROOT, 'dist/models/generate.js')], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+    if (r.status !== 0) throw new Error('bench: `node dist/models/generate.js` failed; run `npm run build` first');
+  }
+  let raw = RAW_CANDIDATES.find((p) => existsSync(p));
+  if (!raw) {
+    log('bench: building the raw C baseline (cmake-js, target ortex_raw_run) ...');
+    spawnSync('npx', ['cmake-js', 'compile', '--out', 'build', '-T', 'ortex_raw_run'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+    raw = RAW_CANDIDATES.find((p) => existsSync(p));
+  }
+  if (!raw) log('bench: ortex_raw_run could not be built; the raw C rows are left out');
+  return raw ?? null;
+}
+
+function lastJsonLine(stdout: string): unknown {
+  const line = stdout.trim().split('\n').pop() ?? '';
+  return JSON.parse(line);
+}
+
+/** Which code was measured: the commit, whether the tree had local changes, the addon's hash. */
+function codeState(): { commit: string; dirty: boolean; addonSha256: string } {
+  const git = (...a: string[]) => spawnSync('git', a, { cwd: ROOT, encoding: 'utf8' }).stdout?.trim() ?? '';
+  const addon = resolve(ROOT, 'build/Release/ortex.node');
+  return {
+    commit: git('rev-parse', '--short', 'HEAD') || 'unknown',
+    dirty: git('status', '--porcelain', '--untracked-files=no', 'src', 'native').length > 0,
+    addonSha256: existsSync(addon) ? createHash('sha256').update(readFileSync(addon)).digest('hex').slice(0, 12) : 'missing',
+  };
+}
+
+const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+/**
+ * Runs one trial process; a failed one is retried once after a pause, since on a shared
+ * checkout the addon may be mid-rebuild for a moment. A second failure ends the benchmark.
+ */
+function runTrial(trial: Trial, rawBinary: string | null): unknown {
+  try {
+    return runTrialOnce(trial, rawBinary);
+  } catch (err) {
+    log(`${(err as Error).message}\nbench: retrying in 5 s`);
+    sleep(5_000);
+    return runTrialOnce(trial, rawBinary);
+  }
+}
+
+function runTrialOnce(trial: Trial, rawBinary: string | null): unknown {
+  let r;
+  if (trial.kind === 'latency' && trial.runner === 'raw-c') {
+    if (!rawBinary) return null;
+    const args = [resolve(ROOT, trial.model.path), trial.batch, trial.intraOpThreads, trial.iterations, trial.warmup, trial.model.seqLen ?? 64];
+    // Built beside ortex.node, the binary's $ORIGIN rpath finds the same copy of the library
+    // the addon loads. An older build tree put it one folder up, where $ORIGIN holds no
+    // library: then point it at onnxruntime-node's own copy, the file the ort-node runner loads.
+    const besideAddon = dirname(rawBinary) === resolve(ROOT, 'build/Release');
+    const env = besideAddon
+      ? process.env
+      : { ...process.env, LD_LIBRARY_PATH: [ORT_NODE_LIB_DIR, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':') };
+    r = spawnSync(rawBinary, args.map(String), { encoding: 'utf8', env, timeout: TRIAL_TIMEOUT_MS });
+  } else {
+    r = spawnSync(process.execPath, [TRIAL_JS, JSON.stringify(trial)], { encoding: 'utf8', cwd: ROOT, timeout: TRIAL_TIMEOUT_MS });
+  }
+  if (r.status !== 0) {
+    const what = JSON.stringify('model' in trial ? { ...trial, model: trial.model.name } : trial);
+    throw new Error(`bench: trial ${what} failed (status ${r.status}, signal ${r.signal}):\n${r.stderr}`);
+  }
+  return lastJsonLine(r.stdout);
+}
+
+/** Rotates the runner order by the repeat index. */
+function rotated<T>(items: readonly T[], by: number): T[] {
+  const k = by % items.length;
+  return [...items.slice(k), ...items.slice(0, k)];
+}
+
+function main(): void {
+  const args = parseArgs(process.argv.slice(2));
+  const started = Date.now();
+  const loadAvgStart = loadavg();
+  const rawBinary = preflight();
+  const code = codeState();
+  const groups = LATENCY_GROUPS.filter((g) => !args.only || g.model.name === args.only).map((g) =>
+    args.quick ? { ...g, iterations: Math.max(20, Math.ceil(g.iterations / 10)), warmup: Math.ceil(g.warmup / 10) } : g,
+  );
+  const loopTrials = LOOP_DELAY_TRIALS.filter((t) => !args.only || t.model.name === args.only);
+  const repeats = args.quick ? 1 : args.repeats;
+
+  const latency: LatencyGroupResult[] = groups.map((g) => ({
+    label: groupLabel(g),
+    model: g.model.name,
+    batch: g.batch,
+    intraOpThreads: g.intraOpThreads,
+    iterations: g.iterations,
+    repeats: {},
+  }));
+  const loop: LoopDelayResult[] = loopTrials.map((t) => ({ runner: t.runner, label: groupLabel(t), repeats: [] }));
+  const hop: HopFloorResult = { repeats: [] };
+  const versions = { 'ort-node': 'unknown', ortex: 'unknown' };
+
+  for (let rep = 0; rep < repeats; rep++) {
+    groups.forEach((g, gi) => {
+      for (const runner of rotated(RUNNERS, rep + gi)) {
+        const trial: LatencyTrial = latencyTrial(g, runner);
+        const out = runTrial(trial, rawBinary) as (LatencySummary & { ortVersion?: string }) | null;
+        if (!out) continue;
+        (latency[gi]!.repeats[runner as Runner] ??= []).push(out);
+        if (out.ortVersion) versions[runner === 'ort-node' ? 'ort-node' : 'ortex'] = out.ortVersion;
+        log(`bench: [${rep + 1}/${repeats}] ${groupLabel(g)} ${runner}: p50 ${out.p50_us.toFixed(2)} µs, p99 ${out.p99_us.toFixed(2)} µs`);
+      }
+    });
+    rotated(loopTrials, rep).forEach((t) => {
+      const out = runTrial(t, rawBinary) as LoopDelayResult['repeats'][number];
+      loop[loopTrials.indexOf(t)]!.repeats.push(out);
+      log(`bench: [${rep + 1}/${repeats}] ${groupLabel(t)} ${t.runner}: max event-loop gap ${out.maxGapMs.toFixed(2)} ms`);
+    });
+    const hopTrial = args.quick ? { ...HOP_FLOOR_TRIAL, iterations: HOP_FLOOR_TRIAL.iterations / 10 } : HOP_FLOOR_TRIAL;
+    const h = runTrial(hopTrial, rawBinary) as HopFloorResult['repeats'][number];
+    hop.repeats.push(h);
+    log(`bench: [${rep + 1}/${repeats}] libuv hop floor: async p50 ${h.async.p50_us.toFixed(2)} µs, inline p50 ${h.sync.p50_us.toFixed(2)} µs`);
+  }
+
+  const info: MachineInfo = {
+    date: new Date().toISOString(),
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+    node: process.version,
+    ort: JSON.parse(readFileSync(resolve(ROOT, 'node_modules/onnxruntime-node/package.json'), 'utf8')).version,
+    ortexOrt: versions.ortex,
+    code,
+    loadAvgStart,
+    loadAvgEnd: loadavg(),
+    repeats,
+    seconds: (Date.now() - started) / 1000,
+  };
+  const figures = latency.map(groupFigures);
+  const md = markdown(info, figures, loop, hop);
+  const outDir = resolve(ROOT, 'bench/out');
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(resolve(outDir, 'latency.json'), `${JSON.stringify({ info, latency, figures, loop, hop }, null, 2)}\n`);
+  writeFileSync(resolve(outDir, 'latency.md'), md);
+  process.stdout.write(md);
+  log(`bench: wrote ${resolve(outDir, 'latency.json')} and latency.md in ${info.seconds.toFixed(0)} s`);
+}
+
+main();

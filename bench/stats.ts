@@ -1,0 +1,52 @@
+/**
+ * The few statistics the benchmark needs. Percentiles are nearest-rank (the sample value
+ * at rank ceil(p * n)), the definition bench/native/raw_run.cc uses too, so the C and JS
+ * figures are read off their samples the same way.
+ */
+
+/** Per-call latency summary of one trial process, in microseconds. */
+export interface LatencySummary {
+  p50_us: number;
+  p99_us: number;
+  mean_us: number;
+  n: number;
+  min_us: number;
+  max_us: number;
+}
+
+/** Nearest-rank percentile of an ascending-sorted sample. */
+export function percentile(sorted: ArrayLike<number>, p: number): number {
+  if (sorted.length === 0) throw new RangeError('Expected a non-empty sample for percentile()');
+  const rank = Math.max(1, Math.ceil(p * sorted.length));
+  return sorted[rank - 1]!;
+}
+
+export function summarize(samplesUs: Float64Array): LatencySummary {
+  const sorted = Float64Array.from(samplesUs).sort();
+  let sum = 0;
+  for (const v of sorted) sum += v;
+  return {
+    p50_us: percentile(sorted, 0.5),
+    p99_us: percentile(sorted, 0.99),
+    mean_us: sum / sorted.length,
+    n: sorted.length,
+    min_us: sorted[0]!,
+    max_us: sorted[sorted.length - 1]!,
+  };
+}
+
+/** Median with the min-max spread, over the repeats of a trial. */
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+  n: number;
+}
+
+export function spread(values: readonly number[]): Spread {
+  if (values.length === 0) return { median: NaN, min: NaN, max: NaN, n: 0 };
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  const median = s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+  return { median, min: s[0]!, max: s[s.length - 1]!, n: s.length };
+}

@@ -1,0 +1,147 @@
+/**
+ * Runs ONE trial in this process and prints its result as one JSON line on stdout:
+ *
+ *   node dist/bench/trial.js '<Trial as JSON>'
+ *
+ * Only the library under test is imported, so an ortex process never maps onnxruntime-node's
+ * binding and the reverse. bench/run.ts spawns this once per trial per repeat.
+ */
+import { pbkdf2, pbkdf2Sync } from 'node:crypto';
+import { resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { makeInputs } from './inputs.js';
+import { spread, summarize } from './stats.js';
+import { type HopFloorTrial, type LatencyTrial, type LoopDelayTrial, type Trial, ortexOptions, sessionOptions } from './trials.js';
+
+const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
+
+type Feeds = Record<string, unknown>;
+
+/** What a trial needs of either library's session. */
+interface BenchSession {
+  run(feeds: Feeds): Promise<unknown>;
+  runSync?(feeds: Feeds): unknown;
+}
+
+interface Loaded {
+  session: BenchSession;
+  feeds: Feeds;
+  ortVersion: string;
+}
+
+async function load(trial: LatencyTrial | LoopDelayTrial, batch: number): Promise<Loaded> {
+  const modelPath = resolve(ROOT, trial.model.path);
+  const options = sessionOptions(trial.intraOpThreads);
+  const inputs = makeInputs(trial.model, batch);
+  if (trial.runner === 'ort-node') {
+    const ort = await import('onnxruntime-node');
+    const session = await ort.InferenceSession.create(modelPath, options);
+    const feeds: Feeds = {};
+    for (const i of inputs) feeds[i.name] = new ort.Tensor(i.type, i.data, i.dims);
+    const version = (ort.env.versions as Record<string, string | undefined>).node ?? 'unknown';
+    return { session: session as unknown as BenchSession, feeds, ortVersion: version };
+  }
+  const ortex = await import('../src/index.js');
+  const session = await ortex.InferenceSession.create(modelPath, { ...options, ...ortexOptions(trial.runner) });
+  const feeds: Feeds = {};
+  for (const i of inputs) feeds[i.name] = new ortex.Tensor(i.type, i.data, i.dims);
+  return { session: session as unknown as BenchSession, feeds, ortVersion: ortex.env.versions.onnxruntime };
+}
+
+async function latency(trial: LatencyTrial) {
+  const { session, feeds, ortVersion } = await load(trial, trial.batch);
+  const samplesUs = new Float64Array(trial.iterations);
+  if (trial.runner === 'ortex-sync') {
+    const runSync = session.runSync!.bind(session);
+    for (let i = 0; i < trial.warmup; i++) runSync(feeds);
+    for (let i = 0; i < trial.iterations; i++) {
+      const t0 = performance.now();
+      runSync(feeds);
+      samplesUs[i] = (performance.now() - t0) * 1000;
+    }
+  } else if (trial.runner === 'ortex-async' || trial.runner === 'ortex-async-busy' || trial.runner === 'ort-node') {
+    for (let i = 0; i < trial.warmup; i++) await session.run(feeds);
+    for (let i = 0; i < trial.iterations; i++) {
+      const t0 = performance.now();
+      await session.run(feeds);
+      samplesUs[i] = (performance.now() - t0) * 1000;
+    }
+  } else {
+    throw new RangeError(`Expected a JS runner for trial.ts but received '${trial.runner}'; raw-c runs ortex_raw_run`);
+  }
+  return { ...summarize(samplesUs), ortVersion };
+}
+
+/** One run with a setImmediate chain beside it; returns the largest tick gap and the run's time, in ms. */
+async function oneLoopDelay(session: BenchSession, feeds: Feeds): Promise<{ maxGapMs: number; runMs: number }> {
+  let last = performance.now();
+  let maxGapMs = 0;
+  let done = false;
+  const tick = () => {
+    const now = performance.now();
+    if (now - last > maxGapMs) maxGapMs = now - last;
+    last = now;
+    if (!done) setImmediate(tick);
+  };
+  setImmediate(tick);
+  const t0 = performance.now();
+  await session.run(feeds);
+  const end = performance.now();
+  done = true;
+  // The gap still open when the promise settles counts too: a binding that blocks the loop
+  // for the whole run and settles straight after would otherwise show no gap at all.
+  if (end - last > maxGapMs) maxGapMs = end - last;
+  // Let the last scheduled tick drain so runs do not overlap.
+  await new Promise<void>((r) => setImmediate(r));
+  return { maxGapMs, runMs: end - t0 };
+}
+
+async function loopDelay(trial: LoopDelayTrial) {
+  const { session, feeds, ortVersion } = await load(trial, 1);
+  for (let i = 0; i < trial.warmup; i++) await session.run(feeds);
+  const gaps: number[] = [];
+  const runs: number[] = [];
+  for (let i = 0; i < trial.runs; i++) {
+    const r = await oneLoopDelay(session, feeds);
+    gaps.push(r.maxGapMs);
+    runs.push(r.runMs);
+  }
+  return { maxGapMs: Math.max(...gaps), medianGapMs: spread(gaps).median, medianRunMs: spread(runs).median, runs: trial.runs, ortVersion };
+}
+
+/** A libuv thread-pool round trip around almost no work, and the same work done inline. */
+async function hopFloor(trial: HopFloorTrial) {
+  const hop = () => new Promise<void>((done, fail) => pbkdf2('a', 'b', 1, 8, 'sha1', (err) => (err ? fail(err) : done())));
+  const asyncUs = new Float64Array(trial.iterations);
+  const syncUs = new Float64Array(trial.iterations);
+  for (let i = 0; i < trial.warmup; i++) {
+    await hop();
+    pbkdf2Sync('a', 'b', 1, 8, 'sha1');
+  }
+  for (let i = 0; i < trial.iterations; i++) {
+    const t0 = performance.now();
+    await hop();
+    asyncUs[i] = (performance.now() - t0) * 1000;
+  }
+  for (let i = 0; i < trial.iterations; i++) {
+    const t0 = performance.now();
+    pbkdf2Sync('a', 'b', 1, 8, 'sha1');
+    syncUs[i] = (performance.now() - t0) * 1000;
+  }
+  return { async: summarize(asyncUs), sync: summarize(syncUs) };
+}
+
+async function main(): Promise<void> {
+  const arg = process.argv[2];
+  if (!arg) throw new TypeError("Expected a trial as JSON: node dist/bench/trial.js '{\"kind\":\"latency\",...}'");
+  const trial = JSON.parse(arg) as Trial;
+  const result =
+    trial.kind === 'latency' ? await latency(trial) : trial.kind === 'loop-delay' ? await loopDelay(trial) : await hopFloor(trial);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,154 @@
+/**
+ * The benchmark's trials, as data. bench/run.ts runs each one in a fresh process, R times,
+ * interleaving the runners of a group so that drift in the machine hits all of them alike.
+ *
+ * Every runner of a group loads the same model with the same session options on the same
+ * libonnxruntime.so.1 (onnxruntime-node 1.30.0's), so they differ only in the binding.
+ */
+
+/** How one call is made. */
+export type Runner =
+  | 'ortex-sync' //  ortex session.runSync(feeds)
+  | 'ortex-async' // await ortex session.run(feeds): a hop to an ortex run thread and back
+  | 'ortex-async-busy' // the same with busyWait: true (the event loop polls while the run is in flight)
+  | 'ort-node' //    await onnxruntime-node session.run(feeds)
+  | 'raw-c'; //      bench/native/raw_run.cc: a C++ loop over OrtApi::Run
+
+export const RUNNERS: readonly Runner[] = ['raw-c', 'ortex-sync', 'ortex-async', 'ortex-async-busy', 'ort-node'];
+
+/** How the values of one input are made: the raw C loop follows the same rules (see raw_run.cc). */
+export type Fill = 'uniform' | 'ids' | 'ones';
+
+export interface InputSpec {
+  readonly name: string;
+  readonly type: 'float32' | 'int64';
+  /** 'N' is the batch size, 'S' the sequence length. */
+  readonly dims: ReadonlyArray<number | 'N' | 'S'>;
+  /** uniform: float in [-1, 1); ids: integer in [0, 1000); ones: all 1. */
+  readonly fill: Fill;
+}
+
+export interface ModelSpec {
+  readonly name: string;
+  /** Relative to the repository root. */
+  readonly path: string;
+  readonly inputs: readonly InputSpec[];
+  /** Value of 'S' in the input dims. */
+  readonly seqLen?: number;
+}
+
+export const MODELS = {
+  ctr_mlp: {
+    name: 'ctr_mlp',
+    path: 'models/out/ctr_mlp.onnx',
+    inputs: [{ name: 'x', type: 'float32', dims: ['N', 64], fill: 'uniform' }],
+  },
+  bert_mini: {
+    name: 'bert_mini',
+    path: 'models/out/bert_mini.onnx',
+    seqLen: 64,
+    inputs: [
+      { name: 'input_ids', type: 'int64', dims: ['N', 'S'], fill: 'ids' },
+      { name: 'attention_mask', type: 'int64', dims: ['N', 'S'], fill: 'ones' },
+    ],
+  },
+  slow_matmul: {
+    name: 'slow_matmul',
+    path: 'models/out/slow_matmul.onnx',
+    inputs: [{ name: 'x', type: 'float32', dims: [1, 512], fill: 'uniform' }],
+  },
+} as const satisfies Record<string, ModelSpec>;
+
+/** One per-call latency measurement: `iterations` timed calls after `warmup` untimed ones. */
+export interface LatencyTrial {
+  readonly kind: 'latency';
+  readonly model: ModelSpec;
+  readonly batch: number;
+  readonly intraOpThreads: number;
+  readonly runner: Runner;
+  readonly iterations: number;
+  readonly warmup: number;
+}
+
+/**
+ * Event-loop delay while a slow run is in flight: a setImmediate chain runs beside each
+ * `await session.run()` and records the largest gap between consecutive ticks, the gap from
+ * the last tick to the promise settling included.
+ */
+export interface LoopDelayTrial {
+  readonly kind: 'loop-delay';
+  readonly model: ModelSpec;
+  readonly intraOpThreads: number;
+  readonly runner: 'ortex-async' | 'ort-node';
+  readonly runs: number;
+  readonly warmup: number;
+}
+
+/**
+ * The floor under any async run on this machine: `await` a libuv thread-pool round trip
+ * that does almost nothing (crypto.pbkdf2, 1 iteration), next to the same work done
+ * synchronously (pbkdf2Sync). The difference is what the hop alone costs, with no ONNX
+ * Runtime and no ortex involved.
+ */
+export interface HopFloorTrial {
+  readonly kind: 'hop-floor';
+  readonly iterations: number;
+  readonly warmup: number;
+}
+
+export type Trial = LatencyTrial | LoopDelayTrial | HopFloorTrial;
+
+/** The runners of one group run back to back in every repeat. */
+export interface LatencyGroup {
+  readonly model: ModelSpec;
+  readonly batch: number;
+  readonly intraOpThreads: number;
+  readonly iterations: number;
+  readonly warmup: number;
+}
+
+/**
+ * Iterations are sized for about a quarter second to one second of calls per process, which
+ * keeps the whole `npm run bench` (5 repeats) under five minutes on a 2-core machine.
+ * bert_mini at batch 32 takes about a second per call here, so it is left out; with 60
+ * calls per process its p99 is the slowest call of the process.
+ */
+export const LATENCY_GROUPS: readonly LatencyGroup[] = [
+  { model: MODELS.ctr_mlp, batch: 1, intraOpThreads: 1, iterations: 10_000, warmup: 1_000 },
+  { model: MODELS.ctr_mlp, batch: 1, intraOpThreads: 2, iterations: 10_000, warmup: 1_000 },
+  { model: MODELS.ctr_mlp, batch: 32, intraOpThreads: 1, iterations: 2_000, warmup: 200 },
+  { model: MODELS.ctr_mlp, batch: 32, intraOpThreads: 2, iterations: 2_000, warmup: 200 },
+  { model: MODELS.bert_mini, batch: 1, intraOpThreads: 1, iterations: 60, warmup: 5 },
+  { model: MODELS.bert_mini, batch: 1, intraOpThreads: 2, iterations: 60, warmup: 5 },
+];
+
+export const HOP_FLOOR_TRIAL: HopFloorTrial = { kind: 'hop-floor', iterations: 10_000, warmup: 1_000 };
+
+export const LOOP_DELAY_TRIALS: readonly LoopDelayTrial[] = [
+  { kind: 'loop-delay', model: MODELS.slow_matmul, intraOpThreads: 1, runner: 'ortex-async', runs: 8, warmup: 2 },
+  { kind: 'loop-delay', model: MODELS.slow_matmul, intraOpThreads: 1, runner: 'ort-node', runs: 8, warmup: 2 },
+];
+
+export function latencyTrial(group: LatencyGroup, runner: Runner): LatencyTrial {
+  return { kind: 'latency', runner, ...group };
+}
+
+/** A stable label for a group, e.g. "ctr_mlp b1 t2". */
+export function groupLabel(g: { model: ModelSpec; batch?: number; intraOpThreads: number }): string {
+  return `${g.model.name}${g.batch === undefined ? '' : ` b${g.batch}`} t${g.intraOpThreads}`;
+}
+
+/** The options every JS runner passes; raw_run.cc sets the same four on its session. */
+export function sessionOptions(intraOpThreads: number) {
+  return {
+    intraOpNumThreads: intraOpThreads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+  } as const;
+}
+
+/** ortex's own latency option, outside onnxruntime-node's set. */
+export function ortexOptions(runner: Runner): { busyWait?: boolean } {
+  return runner === 'ortex-async-busy' ? { busyWait: true } : {};
+}
