@@ -7,6 +7,9 @@
 #include "tensor.h"
 #include "value_convert.h"
 
+#include <memory>
+#include <string>
+
 namespace ortex {
 
 Napi::Function IoBinding::Init(Napi::Env env) {
@@ -28,16 +31,21 @@ IoBinding::IoBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<IoBindin
   session_->CheckUsable(env);
   session_ref_.Reset(info[0].As<Napi::Object>(), 1);
   ORT_THROW_ON_ERROR(env, g_ort->CreateIoBinding(session_->ort(), &binding_));
-  output_preallocated_.assign(session_->output_names().size(), false);
+  inputs_.resize(session_->input_names().size());
+  outputs_.resize(session_->output_names().size());
 }
 
 IoBinding::~IoBinding() {
   if (binding_) g_ort->ReleaseIoBinding(binding_);
-  for (OrtValue* v : bound_values_) g_ort->ReleaseValue(v);
-  if (pinned_) g_ort->ReleaseAllocator(pinned_);
 }
 
-OrtAllocator* IoBinding::HostAllocator(Napi::Env env) {
+void IoBinding::CheckIdle(Napi::Env env) const {
+  session_->CheckUsable(env);
+  if (inflight_ > 0)
+    ORTEX_THROW(env, "ERR_BINDING_BUSY", "A run over this binding is in flight; await it before changing or running it again");
+}
+
+OrtAllocator* IoBinding::HostAllocator() {
   if (!pinned_tried_ && session_->uses_cuda()) {
     pinned_tried_ = true;
     OrtMemoryInfo* mi = nullptr;
@@ -50,17 +58,38 @@ OrtAllocator* IoBinding::HostAllocator(Napi::Env env) {
   return pinned_ ? pinned_ : CpuAllocator();
 }
 
-// bindInput(index, encodedTensor)
+BorrowedRanges IoBinding::InputRanges() const {
+  BorrowedRanges ranges;
+  for (const Slot& s : inputs_) {
+    if (!s.value) continue;
+    void* data = nullptr;
+    size_t bytes = 0;
+    OrtTensorTypeAndShapeInfo* info = nullptr;
+    if (g_ort->GetTensorMutableData(s.value.get(), &data) || !data) continue;
+    if (!g_ort->GetTensorTypeAndShape(s.value.get(), &info)) {
+      ONNXTensorElementDataType type;
+      size_t count = 0;
+      if (!g_ort->GetTensorElementType(info, &type) && !g_ort->GetTensorShapeElementCount(info, &count))
+        bytes = ByteSize(type, count);
+      g_ort->ReleaseTensorTypeAndShapeInfo(info);
+    }
+    ranges.emplace_back(static_cast<const char*>(data), static_cast<const char*>(data) + bytes);
+  }
+  return ranges;
+}
+
+// bindInput(index, encodedTensor): shares the tensor's memory; replaces an earlier binding.
 Napi::Value IoBinding::JS_bindInput(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  session_->CheckUsable(env);
+  CheckIdle(env);
   uint32_t k = info[0].As<Napi::Number>().Uint32Value();
-  if (k >= session_->input_names().size()) ORTEX_THROW(env, "ERR_INPUT_NAME", "Input index out of range");
+  if (k >= inputs_.size()) ORTEX_THROW(env, "ERR_INPUT_NAME", "Input index out of range");
+  if (!info[1].IsArray()) ORTEX_THROW_TYPE(env, "ERR_INPUT_TYPE", "Expected an encoded tensor");
   ValuePtr v = ValueFromJs(env, info[1], InputMemory::kBorrow, nullptr);
-  if (!v) ORTEX_THROW_TYPE(env, "ERR_INPUT_TYPE", "Cannot bind null");
   ORT_THROW_ON_ERROR(env, g_ort->BindInput(binding_, session_->input_names()[k], v.get()));
-  if (info[1].IsArray()) keep_alive_.push_back(Napi::Reference<Napi::Value>::New(info[1].As<Napi::Array>().Get(1u), 1));
-  bound_values_.push_back(v.release());
+  Slot& slot = inputs_[k];
+  slot.value = std::move(v);
+  slot.keep_alive = Napi::Reference<Napi::Value>::New(info[1].As<Napi::Array>().Get(1u), 1);
   return env.Undefined();
 }
 
@@ -68,20 +97,22 @@ Napi::Value IoBinding::JS_bindInput(const Napi::CallbackInfo& info) {
 // on the CPU at each run.
 Napi::Value IoBinding::JS_bindOutput(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  session_->CheckUsable(env);
+  CheckIdle(env);
   uint32_t k = info[0].As<Napi::Number>().Uint32Value();
-  if (k >= session_->output_names().size()) ORTEX_THROW(env, "ERR_OUTPUT_NAME", "Output index out of range");
+  if (k >= outputs_.size()) ORTEX_THROW(env, "ERR_OUTPUT_NAME", "Output index out of range");
   const char* name = session_->output_names()[k];
+  Slot& slot = outputs_[k];
   if (info[1].IsNull() || info[1].IsUndefined()) {
     ORT_THROW_ON_ERROR(env, g_ort->BindOutputToDevice(binding_, name, CpuMemoryInfo()));
-    output_preallocated_[k] = false;
+    slot = Slot{};
     return env.Undefined();
   }
+  if (!info[1].IsArray()) ORTEX_THROW_TYPE(env, "ERR_INPUT_TYPE", "Expected an encoded tensor");
   ValuePtr v = ValueFromJs(env, info[1], InputMemory::kBorrow, nullptr);
   ORT_THROW_ON_ERROR(env, g_ort->BindOutput(binding_, name, v.get()));
-  keep_alive_.push_back(Napi::Reference<Napi::Value>::New(info[1].As<Napi::Array>().Get(1u), 1));
-  bound_values_.push_back(v.release());
-  output_preallocated_[k] = true;
+  slot.value = std::move(v);
+  slot.keep_alive = Napi::Reference<Napi::Value>::New(info[1].As<Napi::Array>().Get(1u), 1);
+  slot.preallocated = true;
   return env.Undefined();
 }
 
@@ -94,45 +125,46 @@ Napi::Value IoBinding::JS_allocate(const Napi::CallbackInfo& info) {
     ORTEX_THROW_TYPE(env, "ERR_INPUT_TYPE", "allocate() takes a numeric element type");
   std::vector<int64_t> dims = ReadDims(env, info[1], nullptr);
   OrtValue* v = nullptr;
-  ORT_THROW_ON_ERROR(env, g_ort->CreateTensorAsOrtValue(HostAllocator(env), dims.data(), dims.size(),
+  ORT_THROW_ON_ERROR(env, g_ort->CreateTensorAsOrtValue(HostAllocator(), dims.data(), dims.size(),
                                                         static_cast<ONNXTensorElementDataType>(type), &v));
   return ValueToJs(env, v, {});
 }
 
 Napi::Value IoBinding::BoundOutputs(Napi::Env env) {
-  // Preallocated outputs are already in the caller's buffers; only the ORT-allocated ones
-  // are returned, in output-index order, with null in the preallocated slots.
-  OrtValue** values = nullptr;
+  OrtAllocator* a = CpuAllocator();
+  auto free_with = [a](void* p) { if (p) a->Free(a, p); };
+  OrtValue** raw_values = nullptr;
   size_t count = 0;
-  ORT_THROW_ON_ERROR(env, g_ort->GetBoundOutputValues(binding_, CpuAllocator(), &values, &count));
-  char* names = nullptr;
-  size_t* lengths = nullptr;
+  ORT_THROW_ON_ERROR(env, g_ort->GetBoundOutputValues(binding_, a, &raw_values, &count));
+  std::unique_ptr<void, decltype(free_with)> values_mem(raw_values, free_with);
+  std::vector<ValuePtr> values;  // owned from here on, whatever throws below
+  for (size_t i = 0; i < count; i++) values.emplace_back(raw_values[i]);
+  char* raw_names = nullptr;
+  size_t* raw_lengths = nullptr;
   size_t name_count = 0;
-  OrtStatus* s = g_ort->GetBoundOutputNames(binding_, CpuAllocator(), &names, &lengths, &name_count);
+  ORT_THROW_ON_ERROR(env, g_ort->GetBoundOutputNames(binding_, a, &raw_names, &raw_lengths, &name_count));
+  std::unique_ptr<void, decltype(free_with)> names_mem(raw_names, free_with), lengths_mem(raw_lengths, free_with);
+
+  const BorrowedRanges ranges = InputRanges();
+  const auto& out_names = session_->output_names();
   Napi::Object out = Napi::Object::New(env);
   size_t offset = 0;
-  for (size_t i = 0; i < count; i++) {
-    std::string name = (!s && i < name_count) ? std::string(names + offset, lengths[i]) : std::string();
-    if (!s && i < name_count) offset += lengths[i];
-    bool prealloc = false;
-    for (size_t k = 0; k < session_->output_names().size(); k++)
-      if (name == session_->output_names()[k]) prealloc = output_preallocated_[k];
-    if (prealloc) {
-      g_ort->ReleaseValue(values[i]);
-      continue;
-    }
-    out.Set(name, ValueToJs(env, values[i], {}));
+  for (size_t i = 0; i < count && i < name_count; i++) {
+    std::string name(raw_names + offset, raw_lengths[i]);
+    offset += raw_lengths[i];
+    size_t k = 0;
+    while (k < out_names.size() && name != out_names[k]) k++;
+    if (k < outputs_.size() && outputs_[k].preallocated) continue;  // already in the caller's tensor
+    out.Set(name, ValueToJs(env, values[i].release(), ranges));
+    // The binding still holds this value; a next run would write into it in place.
+    ORT_THROW_ON_ERROR(env, g_ort->BindOutputToDevice(binding_, name.c_str(), CpuMemoryInfo()));
   }
-  if (values) CpuAllocator()->Free(CpuAllocator(), values);
-  if (names) CpuAllocator()->Free(CpuAllocator(), names);
-  if (lengths) CpuAllocator()->Free(CpuAllocator(), lengths);
-  if (s) ThrowStatus(env, s);
   return out;
 }
 
 Napi::Value IoBinding::JS_runSync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  session_->CheckUsable(env);
+  CheckIdle(env);
   OrtRunOptions* ro = info.Length() > 0 ? RunOptions::From(env, info[0]) : nullptr;
   ORT_THROW_ON_ERROR(env, g_ort->RunWithBinding(session_->ort(), ro, binding_));
   return BoundOutputs(env);
@@ -153,6 +185,7 @@ class BindingRunJob : public RunExecutor::Job {
   }
   void Complete(Napi::Env env) override {
     binding_->session()->EndRun();
+    binding_->EndRun();
     if (!status_.ok) return deferred_.Reject(ErrorFromStatus(env, status_).Value());
     try {
       deferred_.Resolve(binding_->BoundOutputs(env));
@@ -176,26 +209,28 @@ class BindingRunJob : public RunExecutor::Job {
 
 Napi::Value IoBinding::JS_run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  session_->CheckUsable(env);
+  CheckIdle(env);
+  RunExecutor& executor = RunExecutor::ForEnv(env);
   auto* job = new BindingRunJob(env, this, info.This().As<Napi::Object>(), info.Length() > 0 ? info[0] : env.Undefined());
   session_->BeginRun();
+  inflight_++;
   Napi::Promise p = job->Promise();
-  RunExecutor::ForEnv(env).Submit(job);
+  executor.Submit(job);
   return p;
 }
 
 Napi::Value IoBinding::JS_clear(const Napi::CallbackInfo& info) {
+  CheckIdle(info.Env());
   g_ort->ClearBoundInputs(binding_);
   g_ort->ClearBoundOutputs(binding_);
-  for (OrtValue* v : bound_values_) g_ort->ReleaseValue(v);
-  bound_values_.clear();
-  keep_alive_.clear();
-  output_preallocated_.assign(output_preallocated_.size(), false);
+  for (Slot& s : inputs_) s = Slot{};
+  for (Slot& s : outputs_) s = Slot{};
   return info.Env().Undefined();
 }
 
 Napi::Value IoBinding::JS_hostMemory(const Napi::CallbackInfo& info) {
-  HostAllocator(info.Env());
+  session_->CheckUsable(info.Env());
+  HostAllocator();
   return Napi::String::New(info.Env(), pinned_ ? "cuda-pinned" : "cpu");
 }
 

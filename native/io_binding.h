@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "value_convert.h"
+
 namespace ortex {
 
 class Session;
@@ -26,10 +28,19 @@ class IoBinding : public Napi::ObjectWrap<IoBinding> {
 
   OrtIoBinding* ort() const { return binding_; }
   Session* session() const { return session_; }
-  // ORT-allocated outputs of the last run, by name (preallocated ones are left out).
+  // ORT-allocated outputs of the last run, by name (preallocated ones are left out). Re-binds
+  // those outputs so the next run allocates afresh instead of overwriting what JS now holds.
   Napi::Value BoundOutputs(Napi::Env env);
+  void EndRun() { inflight_--; }
 
  private:
+  // One bound slot: the OrtValue ORT reads or writes and the JS buffer behind it.
+  struct Slot {
+    ValuePtr value;
+    Napi::Reference<Napi::Value> keep_alive;
+    bool preallocated = false;  // outputs: bound to a caller's tensor
+  };
+
   Napi::Value JS_bindInput(const Napi::CallbackInfo& info);
   Napi::Value JS_bindOutput(const Napi::CallbackInfo& info);
   Napi::Value JS_allocate(const Napi::CallbackInfo& info);
@@ -38,16 +49,20 @@ class IoBinding : public Napi::ObjectWrap<IoBinding> {
   Napi::Value JS_clear(const Napi::CallbackInfo& info);
   Napi::Value JS_hostMemory(const Napi::CallbackInfo& info);
 
-  OrtAllocator* HostAllocator(Napi::Env env);
+  // ERR_BINDING_BUSY while a run() over this binding is in flight: ORT reads and writes the
+  // binding's slots from the worker thread meanwhile.
+  void CheckIdle(Napi::Env env) const;
+  OrtAllocator* HostAllocator();
+  BorrowedRanges InputRanges() const;
 
   Session* session_ = nullptr;
   Napi::ObjectReference session_ref_;
   OrtIoBinding* binding_ = nullptr;
-  OrtAllocator* pinned_ = nullptr;     // CudaPinned allocator when available; owned by us
+  // CudaPinned allocator when the session runs on CUDA. Never released: tensors from
+  // allocate() are freed through it by GC finalizers that may run after this binding is gone.
+  OrtAllocator* pinned_ = nullptr;
   bool pinned_tried_ = false;
-  std::vector<Napi::Reference<Napi::Value>> keep_alive_;  // JS buffers behind bound tensors
-  std::vector<OrtValue*> bound_values_;                   // bound OrtValues we own
-  std::vector<bool> output_preallocated_;                 // by output index
+  int inflight_ = 0;
+  std::vector<Slot> inputs_, outputs_;  // by input / output index
 };
-
 }  // namespace ortex

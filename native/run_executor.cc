@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <string>
+#include <system_error>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -34,7 +36,15 @@ RunExecutor::RunExecutor(Napi::Env env, size_t threads, int spin_us) : env_(env)
   napi_create_threadsafe_function(env, nullptr, nullptr, name, 0, 1, nullptr, nullptr, this, CallJs, &tsfn_);
   // Only keeps the loop alive while runs are outstanding (ref'd in Submit).
   napi_unref_threadsafe_function(env, tsfn_);
-  for (size_t i = 0; i < threads; i++) threads_.emplace_back([this] { WorkerLoop(); });
+  try {
+    for (size_t i = 0; i < threads; i++) threads_.emplace_back([this] { WorkerLoop(); });
+  } catch (const std::system_error& e) {
+    // Out of threads (a pids limit): run with what started, or fail cleanly with none.
+    if (threads_.empty()) {
+      napi_release_threadsafe_function(tsfn_, napi_tsfn_abort);
+      throw Napi::Error::New(env, std::string("ortex could not start a run thread: ") + e.what());
+    }
+  }
   // Cleanup hooks run in reverse order of registration, so this one runs before Node-API's
   // own teardown finalizes the sessions a running job may still be using.
   napi_add_env_cleanup_hook(env, StopHook, this);
@@ -109,6 +119,8 @@ void RunExecutor::WorkerLoop() {
         continue;
       }
     }
+    // A burst may have queued more than the one job a spinner takes: pass the wake on.
+    if (queued_.load(std::memory_order_acquire) > 0) cv_.notify_one();
     job->Execute();
     if (napi_call_threadsafe_function(tsfn_, job, napi_tsfn_nonblocking) != napi_ok) {
       job->Abandon();  // the env is closing
@@ -129,9 +141,10 @@ void RunExecutor::CallJs(napi_env env, napi_value, void* context, void* data) {
   Napi::HandleScope scope(env);
   try {
     job->Complete(Napi::Env(env));
-  } catch (const Napi::Error&) {
-    // Only when JS cannot run any more (a worker_thread being terminated): the promise can
-    // no longer be settled, and no exception may leave this C callback.
+  } catch (...) {
+    // Napi::Error only when JS cannot run any more (a worker_thread being terminated), or
+    // bad_alloc: the promise can no longer be settled, and no exception may leave this C
+    // callback.
   }
   delete job;
 }

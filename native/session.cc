@@ -1,5 +1,6 @@
 #include "session.h"
 
+#include <algorithm>
 #include <memory>
 
 #include "common.h"
@@ -22,15 +23,14 @@ class LoadWorker : public Napi::AsyncWorker {
   Napi::Promise Promise() { return deferred_.Promise(); }
 
   std::string path_;
-  Napi::Reference<Napi::Value> bytes_ref_;  // keeps a model buffer alive during creation
-  const void* bytes_ = nullptr;
-  size_t bytes_len_ = 0;
+  // A copy of model bytes: the caller's buffer could be detached (transferred) mid-load.
+  std::vector<char> bytes_;
 
   void Execute() override {
     status_ = ApplySessionConfig(config_, &applied_);
     if (!status_.ok) return;
     OrtStatus* s = path_.empty()
-                       ? g_ort->CreateSessionFromArray(ortex::Env(), bytes_, bytes_len_, applied_.options, &ort_session_)
+                       ? g_ort->CreateSessionFromArray(ortex::Env(), bytes_.data(), bytes_.size(), applied_.options, &ort_session_)
                        : g_ort->CreateSession(ortex::Env(), path_.c_str(), applied_.options, &ort_session_);
     g_ort->ReleaseSessionOptions(applied_.options);
     applied_.options = nullptr;
@@ -145,11 +145,19 @@ struct RunCall {
 
   // The fast convention: input descriptors in the session's scratch, data as call
   // arguments. scratch: nIn, nOut, {index, type, rank, dims...} x nIn, outputIndex x nOut.
+  // A scratch entry as a count or index below `limit`; anything else (NaN, negative,
+  // fractional, huge: only possible through the raw binding) is refused before any cast.
+  static size_t ScratchIndex(Napi::Env env, double x, size_t limit) {
+    if (!(x >= 0 && x < static_cast<double>(limit) && x == static_cast<double>(static_cast<size_t>(x))))
+      ORTEX_THROW_TYPE(env, "ERR_INVALID_ARG", "Malformed call descriptor");
+    return static_cast<size_t>(x);
+  }
+
   void PrepareFast(Napi::Env env, Session* s, const Napi::CallbackInfo& info, InputMemory mode) {
     const double* sc = s->scratch();
     const size_t cap = s->scratch_len();
     if (!sc || cap < 2) ORTEX_THROW_TYPE(env, "ERR_INVALID_ARG", "No scratch buffer set");
-    const size_t n_in = static_cast<size_t>(sc[0]), n_out = static_cast<size_t>(sc[1]);
+    const size_t n_in = ScratchIndex(env, sc[0], cap), n_out = ScratchIndex(env, sc[1], cap);
     if (n_in != info.Length()) ORTEX_THROW_TYPE(env, "ERR_INVALID_ARG", "Scratch and arguments disagree");
     const auto& in_names = s->input_names();
     const auto& out_names = s->output_names();
@@ -157,34 +165,31 @@ struct RunCall {
     int64_t dims[kMaxFastRank];
     for (size_t i = 0; i < n_in; i++) {
       if (p + 3 > cap) ORTEX_THROW_TYPE(env, "ERR_INVALID_ARG", "Scratch overflow");
-      const size_t k = static_cast<size_t>(sc[p]);
-      const int type = static_cast<int>(sc[p + 1]);
-      const size_t rank = static_cast<size_t>(sc[p + 2]);
+      const size_t k = ScratchIndex(env, sc[p], in_names.size());
+      const int type = static_cast<int>(ScratchIndex(env, sc[p + 1], kMaxDType + 1));
+      const size_t rank = ScratchIndex(env, sc[p + 2], kMaxFastRank + 1);
       p += 3;
-      if (k >= in_names.size()) ORTEX_THROW(env, "ERR_INPUT_NAME", "Input index out of range");
-      if (rank > kMaxFastRank || p + rank > cap) ORTEX_THROW_TYPE(env, "ERR_INVALID_ARG", "Scratch overflow");
-      for (size_t d = 0; d < rank; d++) dims[d] = static_cast<int64_t>(sc[p + d]);
+      if (rank > cap - p) ORTEX_THROW_TYPE(env, "ERR_INVALID_ARG", "Scratch overflow");
+      for (size_t d = 0; d < rank; d++) dims[d] = static_cast<int64_t>(ScratchIndex(env, sc[p + d], size_t{1} << 53));
       p += rank;
       ValuePtr v = TensorFromParts(env, type, dims, rank, info[i], mode, mode == InputMemory::kBorrow ? &borrowed : nullptr);
       input_names.push_back(in_names[k]);
       input_ptrs.push_back(v.get());
       inputs.push_back(std::move(v));
     }
-    if (p + n_out > cap) ORTEX_THROW_TYPE(env, "ERR_INVALID_ARG", "Scratch overflow");
+    if (n_out > cap - p) ORTEX_THROW_TYPE(env, "ERR_INVALID_ARG", "Scratch overflow");
     for (size_t i = 0; i < n_out; i++) {
-      const size_t k = static_cast<size_t>(sc[p + i]);
-      if (k >= out_names.size()) ORTEX_THROW(env, "ERR_OUTPUT_NAME", "Output index out of range");
+      const size_t k = ScratchIndex(env, sc[p + i], out_names.size());
       output_names.push_back(out_names[k]);
     }
     outputs.assign(output_names.size(), nullptr);
   }
 
-  // Writes {kind(1 tensor, 0 other), type, rank, dims...} per output into `meta` and returns
+  // Appends {kind(1 tensor, 0 other), type, rank, dims...} per output to `meta` and returns
   // the data of each output (a TypedArray, or the general encoding for non-tensors).
-  std::vector<Napi::Value> ResultsFast(Napi::Env env, double* meta, size_t cap) {
+  std::vector<Napi::Value> ResultsFast(Napi::Env env, std::vector<double>* meta) {
     std::vector<Napi::Value> datas;
     datas.reserve(outputs.size());
-    size_t p = 0;
     std::vector<int64_t> dims;
     for (size_t i = 0; i < outputs.size(); i++) {
       ValuePtr v(outputs[i]);
@@ -192,18 +197,16 @@ struct RunCall {
       ONNXType kind = ONNX_TYPE_UNKNOWN;
       if (v) ORT_THROW_ON_ERROR(env, g_ort->GetValueType(v.get(), &kind));
       if (kind != ONNX_TYPE_TENSOR) {
-        if (p + 1 > cap) ORTEX_THROW_TYPE(env, "ERR_INVALID_ARG", "Scratch overflow");
-        meta[p++] = 0;
+        meta->push_back(0);
         datas.push_back(ValueToJs(env, v.release(), borrowed));
         continue;
       }
       int type = 0;
       Napi::Value data = OutputTensor(env, std::move(v), borrowed, &type, &dims);
-      if (p + 3 + dims.size() > cap) ORTEX_THROW_TYPE(env, "ERR_INVALID_ARG", "Scratch overflow");
-      meta[p++] = 1;
-      meta[p++] = type;
-      meta[p++] = static_cast<double>(dims.size());
-      for (int64_t d : dims) meta[p++] = static_cast<double>(d);
+      meta->push_back(1);
+      meta->push_back(type);
+      meta->push_back(static_cast<double>(dims.size()));
+      for (int64_t d : dims) meta->push_back(static_cast<double>(d));
       datas.push_back(data);
     }
     return datas;
@@ -226,6 +229,16 @@ struct RunCall {
 };
 
 }  // namespace
+
+// [meta: Float64Array, ...data]
+Napi::Array MetaAndData(Napi::Env env, const std::vector<double>& meta, const std::vector<Napi::Value>& datas) {
+  Napi::Float64Array m = Napi::Float64Array::New(env, meta.size());
+  std::copy(meta.begin(), meta.end(), m.Data());
+  Napi::Array out = Napi::Array::New(env, datas.size() + 1);
+  out.Set(0u, m);
+  for (size_t i = 0; i < datas.size(); i++) out.Set(static_cast<uint32_t>(i + 1), datas[i]);
+  return out;
+}
 
 // One run() on the RunExecutor: inputs were copied on the JS thread, so the caller may
 // reuse its arrays at once; outputs are converted back on the JS thread.
@@ -264,14 +277,9 @@ class RunJob : public RunExecutor::Job {
   // [meta: Float64Array, data...]: this run's own meta array, as completions of other runs
   // may land before the awaiting code reads it.
   Napi::Value FastResult(Napi::Env env) {
-    size_t cap = 0;
-    for (size_t i = 0; i < call.outputs.size(); i++) cap += 3 + kMaxOutputRank;
-    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, cap * sizeof(double));
-    std::vector<Napi::Value> datas = call.ResultsFast(env, static_cast<double*>(ab.Data()), cap);
-    Napi::Array out = Napi::Array::New(env, datas.size() + 1);
-    out.Set(0u, Napi::Float64Array::New(env, cap, ab, 0));
-    for (size_t i = 0; i < datas.size(); i++) out.Set(static_cast<uint32_t>(i + 1), datas[i]);
-    return out;
+    std::vector<double> meta;
+    std::vector<Napi::Value> datas = call.ResultsFast(env, &meta);
+    return MetaAndData(env, meta, datas);
   }
 
  private:
@@ -326,9 +334,8 @@ Napi::Value Session::JS_load(const Napi::CallbackInfo& info) {
     worker->path_ = info[0].As<Napi::String>().Utf8Value();
   } else if (info[0].IsTypedArray()) {
     auto ta = info[0].As<Napi::TypedArray>();
-    worker->bytes_ = static_cast<const char*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
-    worker->bytes_len_ = ta.ByteLength();
-    worker->bytes_ref_ = Napi::Reference<Napi::Value>::New(info[0], 1);
+    const char* data = static_cast<const char*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+    worker->bytes_.assign(data, data + ta.ByteLength());
   } else {
     delete worker;
     ORTEX_THROW_TYPE(env, "ERR_INVALID_ARG", "Expected a path or a Uint8Array of model bytes");
@@ -381,7 +388,16 @@ Napi::Value Session::JS_runSyncT(const Napi::CallbackInfo& info) {
   call.PrepareFast(env, this, info, InputMemory::kBorrow);
   OrtStatus* s = call.Run(session_);
   if (s) ThrowStatus(env, s);
-  std::vector<Napi::Value> datas = call.ResultsFast(env, scratch_, scratch_len_);
+  std::vector<double> meta;
+  meta.reserve(64);
+  std::vector<Napi::Value> datas = call.ResultsFast(env, &meta);
+  // Descriptors too many for the scratch (hundreds of outputs): hand over their own array.
+  if (meta.size() > scratch_len_) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("overflow", MetaAndData(env, meta, datas));
+    return o;
+  }
+  std::copy(meta.begin(), meta.end(), scratch_);
   if (datas.size() == 1) return datas[0];
   Napi::Array out = Napi::Array::New(env, datas.size());
   for (size_t i = 0; i < datas.size(); i++) out.Set(static_cast<uint32_t>(i), datas[i]);
@@ -399,9 +415,10 @@ Napi::Value Session::JS_runT(const Napi::CallbackInfo& info) {
 }
 
 Napi::Promise Session::Submit(Napi::Env env, std::unique_ptr<RunJob> job) {
+  RunExecutor& executor = RunExecutor::ForEnv(env);
   BeginRun();
   Napi::Promise p = job->Promise();
-  RunExecutor::ForEnv(env).Submit(job.release());
+  executor.Submit(job.release());
   return p;
 }
 

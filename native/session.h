@@ -22,8 +22,6 @@ namespace ortex {
 
 // Tensors of higher rank take the general calling convention.
 constexpr size_t kMaxFastRank = 16;
-// Room per output in an async run's meta array (ONNX Runtime caps ranks far below this).
-constexpr size_t kMaxOutputRank = 64;
 
 class RunJob;
 

@@ -86,8 +86,9 @@ ValuePtr TensorFromJs(Napi::Env env, Napi::Array enc, InputMemory mode, Borrowed
 }
 
 ValuePtr CompositeFromJs(Napi::Env env, Napi::Object obj, InputMemory mode) {
-  // Sequence and map elements are copied by ORT's CreateValue, so they can be built
-  // over borrowed memory and released right after.
+  // A sequence shares its element tensors (ORT's TensorSeq keeps the OrtValues it is given),
+  // so elements follow the caller's mode: borrowed for runSync, copied for run(). Maps are
+  // copied by CreateValue into ORT's own map either way.
   if (obj.Has("sequence")) {
     Napi::Value seq_v = obj.Get("sequence");
     if (!seq_v.IsArray()) ORTEX_THROW_TYPE(env, "ERR_INPUT_TYPE", "Expected an array for a sequence");
@@ -95,7 +96,7 @@ ValuePtr CompositeFromJs(Napi::Env env, Napi::Object obj, InputMemory mode) {
     std::vector<ValuePtr> owned;
     std::vector<const OrtValue*> items;
     for (uint32_t i = 0; i < seq.Length(); i++) {
-      owned.push_back(ValueFromJs(env, seq.Get(i), InputMemory::kBorrow, nullptr));
+      owned.push_back(ValueFromJs(env, seq.Get(i), mode, nullptr));
       if (!owned.back()) ORTEX_THROW_TYPE(env, "ERR_INPUT_TYPE", "A sequence cannot hold null");
       items.push_back(owned.back().get());
     }
@@ -115,7 +116,6 @@ ValuePtr CompositeFromJs(Napi::Env env, Napi::Object obj, InputMemory mode) {
     ORT_THROW_ON_ERROR(env, g_ort->CreateValue(kv, 2, ONNX_TYPE_MAP, &raw));
     return ValuePtr(raw);
   }
-  (void)mode;
   ORTEX_THROW_TYPE(env, "ERR_INPUT_TYPE", "Expected a tensor, {sequence} or {keys, values}");
 }
 
@@ -323,13 +323,15 @@ Napi::Value ValueToJs(Napi::Env env, OrtValue* raw, const BorrowedRanges& borrow
       return out;
     }
     case ONNX_TYPE_MAP: {
-      OrtValue* keys = nullptr;
-      OrtValue* values = nullptr;
-      ORT_THROW_ON_ERROR(env, g_ort->GetValue(value.get(), 0, CpuAllocator(), &keys));
-      ORT_THROW_ON_ERROR(env, g_ort->GetValue(value.get(), 1, CpuAllocator(), &values));
+      OrtValue* raw = nullptr;
+      ORT_THROW_ON_ERROR(env, g_ort->GetValue(value.get(), 0, CpuAllocator(), &raw));
+      ValuePtr keys(raw);
+      raw = nullptr;
+      ORT_THROW_ON_ERROR(env, g_ort->GetValue(value.get(), 1, CpuAllocator(), &raw));
+      ValuePtr values(raw);
       Napi::Object out = Napi::Object::New(env);
-      out.Set("keys", ValueToJs(env, keys, borrowed));
-      out.Set("values", ValueToJs(env, values, borrowed));
+      out.Set("keys", ValueToJs(env, keys.release(), borrowed));
+      out.Set("values", ValueToJs(env, values.release(), borrowed));
       return out;
     }
     default:

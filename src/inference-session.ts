@@ -347,6 +347,11 @@ export class InferenceSession {
       } catch (err) {
         throw fromNative(err);
       }
+      if (isObject(r) && 'overflow' in r) {
+        // More output descriptors than the scratch holds: they came in their own array.
+        const all = r.overflow as unknown[];
+        return this.#collectFast(all[0] as Float64Array, all.slice(1), outIdx);
+      }
       return this.#collectFast(this.#scratch, outIdx.length === 1 ? [r] : (r as unknown[]), outIdx);
     }
     const idx: number[] = [];

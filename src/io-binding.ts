@@ -101,7 +101,10 @@ export class IoBinding {
     }
   }
 
-  /** Runs off the JS thread. Do not write bound tensors until it settles. */
+  /**
+   * Runs off the JS thread. Do not write bound tensors until it settles; binding, clearing or
+   * running this binding again meanwhile fails with ERR_BINDING_BUSY.
+   */
   async run(): Promise<Record<string, OnnxValue>> {
     let fresh: Record<string, EncodedValue>;
     try {
@@ -114,7 +117,11 @@ export class IoBinding {
 
   /** Unbinds everything. */
   clear(): void {
-    this.#native.clear();
+    try {
+      this.#native.clear();
+    } catch (err) {
+      throw fromNative(err);
+    }
     this.#preallocated.clear();
   }
 }

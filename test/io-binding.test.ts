@@ -78,3 +78,42 @@ describe('IoBinding', () => {
     await s.release();
   });
 });
+
+describe('IoBinding while a run is in flight', () => {
+  it('refuses to change or rerun the binding with ERR_BINDING_BUSY, then works once it settles', async () => {
+    const s = await InferenceSession.create(model('slow_matmul'), { intraOpNumThreads: 1 });
+    const io = s.createIoBinding();
+    const x = new Tensor('float32', randomFloats(512), [1, 512]);
+    io.bindInput('x', x);
+    io.bindOutput('y');
+    const pending = io.run();
+    for (const misuse of [() => io.clear(), () => io.bindInput('x', x), () => io.bindOutput('y'), () => io.runSync()]) {
+      expect(misuse).toThrow(expect.objectContaining({ code: 'ERR_BINDING_BUSY', status: 409 }));
+    }
+    await expect(io.run()).rejects.toMatchObject({ code: 'ERR_BINDING_BUSY' });
+    const first = (await pending).y as Tensor;
+    const second = (await io.run()).y as Tensor;
+    expect(second.data).toEqual(first.data);
+    await s.release();
+  });
+});
+
+describe('IoBinding outputs allocated by ONNX Runtime', () => {
+  it('are not overwritten by the next run, and follow a new input shape', async () => {
+    const s = await InferenceSession.create(model('identity_float32'));
+    const io = s.createIoBinding();
+    const big = (fill: number, rows: number) => new Tensor('float32', new Float32Array(rows * 1024).fill(fill), [rows, 1024]); // > 64 KiB: handed over without a copy
+    io.bindInput('x', big(1, 32));
+    io.bindOutput('y');
+    const y1 = io.runSync().y as Tensor;
+    io.bindInput('x', big(2, 32));
+    const y2 = io.runSync().y as Tensor;
+    io.bindInput('x', big(3, 48));
+    const y3 = (await io.run()).y as Tensor;
+    expect([y1.data[0], y1.data[32 * 1024 - 1]]).toEqual([1, 1]);
+    expect([y2.data[0], y2.data[32 * 1024 - 1]]).toEqual([2, 2]);
+    expect(y3.dims).toEqual([48, 1024]);
+    expect(y3.data[48 * 1024 - 1]).toBe(3);
+    await s.release();
+  });
+});

@@ -101,3 +101,14 @@ describe('non-tensor values', () => {
     await expect(map.run({ m: {} as never })).rejects.toMatchObject({ code: 'ERR_INPUT_TYPE' });
   });
 });
+
+describe('sequence inputs to run()', () => {
+  it('are copied before run() returns, so mutating the element arrays cannot change the result', async () => {
+    const s = await InferenceSession.create(model('sequence_at'));
+    const a = new Float32Array(1024).fill(7);
+    const pending = s.run({ s: [new Tensor('float32', a, [1024])], i: new Tensor('int64', new BigInt64Array([0n]), []) });
+    a.fill(-1);
+    const y = (await pending).y as Tensor;
+    expect((y.data as Float32Array).every((v) => v === 7)).toBe(true);
+  });
+});

@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { native } from '../src/native.js';
+import { InferenceSession, Tensor } from '../src/index.js';
+import { DataType, GraphBuilder, tensorType } from '../models/builder.js';
+import { model } from './helpers.js';
+
+describe('the native fast-call descriptors', () => {
+  it('refuse malformed descriptors from a raw-binding caller instead of reading out of bounds', async () => {
+    const s = new native.Session();
+    await s.load(model('ctr_mlp'), {});
+    const scratch = new Float64Array(64);
+    s.setScratch(scratch);
+    const data = new Float32Array(64);
+    const bad: number[][] = [
+      [1, -1, 0, 1, 2, 1, 64, 0], // negative output count
+      [1, 1, 0, 1, 2, 1, 64, NaN], // NaN output index
+      [1, 1, 5, 1, 2, 1, 64, 0], // input index out of range
+      [1, 1, 0, 1, 99, 1, 64, 0], // rank beyond the limit
+      [1, 1, 0, 1, 2, 1.5, 64, 0], // fractional dim
+      [1, 1e300, 0, 1, 2, 1, 64, 0], // huge count
+    ];
+    for (const desc of bad) {
+      scratch.fill(0);
+      scratch.set(desc);
+      expect(() => s.runSyncT(data)).toThrow(/Malformed call descriptor|Scratch overflow|out of range/);
+    }
+    scratch.set([1, 1, 0, 1, 2, 1, 64, 0]);
+    expect((s.runSyncT(data) as Float32Array).length).toBe(1);
+    s.release();
+  });
+});
+
+describe('many outputs', () => {
+  it('returns every output of a model with more output descriptors than the shared scratch holds', async () => {
+    const g = new GraphBuilder('many_outputs');
+    g.input('x', tensorType(DataType.FLOAT, [1, 2, 3]));
+    const n = 1200; // 1,200 rank-3 outputs: 7,200 descriptor slots, past the 4,096 of the scratch
+    for (let i = 0; i < n; i++) {
+      g.node('Identity', ['x'], { outputs: [`y${i}`] });
+      g.output(`y${i}`, tensorType(DataType.FLOAT, [1, 2, 3]));
+    }
+    const s = await InferenceSession.create(g.encode());
+    const x = new Tensor('float32', new Float32Array([1, 2, 3, 4, 5, 6]), [1, 2, 3]);
+    for (const out of [s.runSync({ x }), await s.run({ x })]) {
+      expect(Object.keys(out)).toHaveLength(n);
+      expect((out.y1199 as Tensor).dims).toEqual([1, 2, 3]);
+      expect(Array.from((out.y1199 as Tensor).data as Float32Array)).toEqual([1, 2, 3, 4, 5, 6]);
+    }
+    await s.release();
+  });
+});
