@@ -3,19 +3,8 @@
  * come from a seeded PRNG so each process feeds the same numbers; the raw C loop follows
  * the same rules with its own generator (the models' cost does not depend on the values).
  */
+import { Prng } from '../models/prng.js';
 import type { InputSpec, ModelSpec } from './trials.js';
-
-/** mulberry32: a tiny seeded PRNG, uniform in [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface InputData {
   readonly name: string;
@@ -25,7 +14,8 @@ export interface InputData {
 }
 
 export function makeInputs(model: ModelSpec, batch: number, seed = 42): InputData[] {
-  const random = prng(seed);
+  const rng = new Prng(seed);
+  const random = () => rng.next();
   return model.inputs.map((input) => {
     const dims = input.dims.map((d) => (d === 'N' ? batch : d === 'S' ? (model.seqLen ?? 1) : d));
     const count = dims.reduce((a, b) => a * b, 1);

@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InferenceSession, Tensor } from '../src/index.js';
+// @ts-expect-error: plain JS shared with the worker_threads fixtures
+import { randomInputs as workerInputs } from './fixtures/workers/common.mjs';
 
 const MODELS = fileURLToPath(new URL('../models/out/', import.meta.url));
 const CTR_MLP = `${MODELS}ctr_mlp.onnx`;
@@ -19,28 +21,8 @@ interface CheckedRuns {
   first: { input: number; got: number[]; want: number[] } | null;
 }
 
-// mulberry32, as in fixtures/workers/common.mjs: a failing input can be rebuilt from its seed.
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** `count` distinct ctr_mlp inputs, x float32 [N,64] with N in 1..4. */
-function randomInputs(seed: number, count: number): Tensor[] {
-  const next = prng(seed);
-  return Array.from({ length: count }, () => {
-    const rows = 1 + Math.floor(next() * 4);
-    const data = new Float32Array(rows * 64);
-    for (let i = 0; i < data.length; i++) data[i] = next() * 4 - 2;
-    return new Tensor('float32', data, [rows, 64]);
-  });
-}
+/** `count` distinct ctr_mlp inputs (the workers build theirs with the same function and seeds). */
+const randomInputs = (seed: number, count: number): Tensor[] => workerInputs(Tensor, seed, count) as Tensor[];
 
 function outputOf(result: Awaited<ReturnType<InferenceSession['run']>>): Float32Array {
   const y = result.y as Tensor;
