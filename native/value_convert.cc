@@ -221,17 +221,14 @@ void ReleaseExternalOutput(Napi::Env, void*, ExternalOutput* hint) {
 
 Napi::Value OutputTensor(Napi::Env env, ValuePtr value, const BorrowedRanges& borrowed, int* type_out,
                          std::vector<int64_t>* dims) {
-  OrtTensorTypeAndShapeInfo* info = nullptr;
-  ORT_THROW_ON_ERROR(env, g_ort->GetTensorTypeAndShape(value.get(), &info));
+  // The shape by reference (ORT >= 1.24): no allocation, unlike GetTensorTypeAndShape.
   ONNXTensorElementDataType type;
-  size_t rank = 0, count = 0;
-  OrtStatus* s = g_ort->GetTensorElementType(info, &type);
-  if (!s) s = g_ort->GetDimensionsCount(info, &rank);
-  dims->resize(rank);
-  if (!s) s = g_ort->GetDimensions(info, dims->data(), rank);
-  if (!s) s = g_ort->GetTensorShapeElementCount(info, &count);
-  g_ort->ReleaseTensorTypeAndShapeInfo(info);
-  if (s) ThrowStatus(env, s);
+  const int64_t* shape = nullptr;
+  size_t rank = 0;
+  ORT_THROW_ON_ERROR(env, g_ort->GetTensorElementTypeAndShapeDataReference(value.get(), &type, &shape, &rank));
+  dims->assign(shape, shape + rank);
+  size_t count = 1;
+  for (size_t i = 0; i < rank; i++) count *= static_cast<size_t>(shape[i]);
   *type_out = type;
 
   if (type == ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING) {
