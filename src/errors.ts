@@ -50,39 +50,39 @@ interface Coded {
   readonly status: number;
 }
 
+function setCode(err: Error & { code: ErrorCode; status: number }, code: ErrorCode): void {
+  err.code = code;
+  err.status = ERROR_CODES[code];
+}
+
 /** An error from ortex or ONNX Runtime at run time. */
 export class OrtexError extends Error implements Coded {
-  readonly code: ErrorCode;
-  readonly status: number;
+  declare readonly code: ErrorCode;
+  declare readonly status: number;
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'OrtexError';
-    this.code = code;
-    this.status = ERROR_CODES[code];
+    setCode(this, code);
   }
 }
 
 /** An argument or option of the wrong kind. */
 export class OrtexTypeError extends TypeError implements Coded {
-  readonly code: ErrorCode;
-  readonly status: number;
+  declare readonly code: ErrorCode;
+  declare readonly status: number;
   constructor(code: ErrorCode, message: string) {
     super(message);
-    this.name = 'TypeError';
-    this.code = code;
-    this.status = ERROR_CODES[code];
+    setCode(this, code);
   }
 }
 
 /** An argument or option of the right kind but out of range. */
 export class OrtexRangeError extends RangeError implements Coded {
-  readonly code: ErrorCode;
-  readonly status: number;
+  declare readonly code: ErrorCode;
+  declare readonly status: number;
   constructor(code: ErrorCode, message: string) {
     super(message);
-    this.name = 'RangeError';
-    this.code = code;
-    this.status = ERROR_CODES[code];
+    setCode(this, code);
   }
 }
 

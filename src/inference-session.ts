@@ -162,14 +162,19 @@ export class InferenceSession {
     if (this.#released) throw new OrtexError('ERR_SESSION_RELEASED', 'The session has been released; create a new one');
   }
 
+  #slot(name: string): Slot {
+    const slot = this.#inputs.get(name);
+    if (slot === undefined) {
+      throw new OrtexError('ERR_INPUT_NAME', `Unknown input '${name}'; the model's inputs are: ${this.inputNames.join(', ')}`);
+    }
+    return slot;
+  }
+
   #encodeFeeds(feeds: unknown, idx: number[], values: EncodedValue[]): void {
     if (!isObject(feeds) || Array.isArray(feeds)) throw invalidType('an object of { inputName: Tensor }', 'feeds', feeds, 'ERR_INPUT_TYPE');
     let required = 0;
     for (const name in feeds) {
-      const slot = this.#inputs.get(name);
-      if (slot === undefined) {
-        throw new OrtexError('ERR_INPUT_NAME', `Unknown input '${name}'; the model's inputs are: ${this.inputNames.join(', ')}`);
-      }
+      const slot = this.#slot(name);
       const v = (feeds as Record<string, unknown>)[name];
       idx.push(slot.index);
       values.push(slot.kind === KIND_TENSOR && slot.dtype ? encodeTensor(slot, v) : encodeComposite(v, slot.description, `input '${name}'`));
@@ -190,10 +195,7 @@ export class InferenceSession {
     data.length = 0;
     let p = 2;
     for (const name in feeds) {
-      const slot = this.#inputs.get(name);
-      if (slot === undefined) {
-        throw new OrtexError('ERR_INPUT_NAME', `Unknown input '${name}'; the model's inputs are: ${this.inputNames.join(', ')}`);
-      }
+      const slot = this.#slot(name);
       const v = (feeds as Record<string, unknown>)[name];
       checkTensor(slot, v);
       const dims = v.dims;
