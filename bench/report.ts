@@ -102,6 +102,7 @@ function ratio(a: Spread | undefined, b: Spread | undefined): string {
 const RUNNER_TEXT: Record<Runner, string> = {
   'raw-c': 'raw C `OrtApi::Run`',
   'ortex-sync': 'ortex `runSync()`',
+  'ortex-io-sync': 'ortex I/O binding `io.runSync()`',
   'ortex-async': 'ortex `await run()`',
   'ortex-async-busy': 'ortex `await run()`, busyWait',
   'ort-node': 'onnxruntime-node `await run()`',
@@ -114,7 +115,7 @@ export function latencyTable(groups: GroupFigures[]): string {
   for (const g of groups) {
     const raw = g.runners['raw-c'];
     const peer = g.runners['ort-node'];
-    for (const runner of ['raw-c', 'ortex-sync', 'ortex-async', 'ortex-async-busy', 'ort-node'] as Runner[]) {
+    for (const runner of ['raw-c', 'ortex-sync', 'ortex-io-sync', 'ortex-async', 'ortex-async-busy', 'ort-node'] as Runner[]) {
       const f = g.runners[runner];
       if (!f) continue;
       lines.push(

@@ -18,6 +18,12 @@ const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 
 type Feeds = Record<string, unknown>;
 
+interface BenchBinding {
+  bindInput(name: string, t: unknown): void;
+  bindOutput(name: string, t: unknown): void;
+  runSync(): unknown;
+}
+
 /** What a trial needs of either library's session. */
 interface BenchSession {
   run(feeds: Feeds): Promise<unknown>;
@@ -58,6 +64,23 @@ async function latency(trial: LatencyTrial) {
     for (let i = 0; i < trial.iterations; i++) {
       const t0 = performance.now();
       runSync(feeds);
+      samplesUs[i] = (performance.now() - t0) * 1000;
+    }
+  } else if (trial.runner === 'ortex-io-sync') {
+    // Bound once: the caller's input buffers and preallocated outputs of the shapes a first
+    // run reports. Each timed call is RunWithBinding and nothing else allocated per call.
+    const io = (session as unknown as { createIoBinding(): BenchBinding }).createIoBinding();
+    const first = session.runSync!(feeds) as Record<string, { type: string; dims: readonly number[]; data: { length: number } }>;
+    const ortex = await import('../src/index.js');
+    for (const [name, t] of Object.entries(feeds)) io.bindInput(name, t);
+    for (const [name, t] of Object.entries(first)) {
+      const Ctor = (t.data as unknown as { constructor: new (n: number) => unknown }).constructor;
+      io.bindOutput(name, new ortex.Tensor(t.type as 'float32', new Ctor(t.data.length) as Float32Array, t.dims));
+    }
+    for (let i = 0; i < trial.warmup; i++) io.runSync();
+    for (let i = 0; i < trial.iterations; i++) {
+      const t0 = performance.now();
+      io.runSync();
       samplesUs[i] = (performance.now() - t0) * 1000;
     }
   } else if (trial.runner === 'ortex-async' || trial.runner === 'ortex-async-busy' || trial.runner === 'ort-node') {

@@ -9,12 +9,13 @@
 /** How one call is made. */
 export type Runner =
   | 'ortex-sync' //  ortex session.runSync(feeds)
+  | 'ortex-io-sync' // ortex I/O binding: inputs and a preallocated output bound once, io.runSync() per call
   | 'ortex-async' // await ortex session.run(feeds): a hop to an ortex run thread and back
   | 'ortex-async-busy' // the same with busyWait: true (the event loop polls while the run is in flight)
   | 'ort-node' //    await onnxruntime-node session.run(feeds)
   | 'raw-c'; //      bench/native/raw_run.cc: a C++ loop over OrtApi::Run
 
-export const RUNNERS: readonly Runner[] = ['raw-c', 'ortex-sync', 'ortex-async', 'ortex-async-busy', 'ort-node'];
+export const RUNNERS: readonly Runner[] = ['raw-c', 'ortex-sync', 'ortex-io-sync', 'ortex-async', 'ortex-async-busy', 'ort-node'];
 
 /** How the values of one input are made: the raw C loop follows the same rules (see raw_run.cc). */
 export type Fill = 'uniform' | 'ids' | 'ones';
