@@ -38,6 +38,25 @@
 
 namespace ortex {
 
+// Type tags (Node-API 8) on every wrapped object, so a JS value of another class handed to a
+// native entry point is refused instead of being unwrapped as the wrong C++ type.
+constexpr napi_type_tag kSessionTag = {0x6f7274657853ULL, 0x657373696f6e0001ULL};
+constexpr napi_type_tag kRunOptionsTag = {0x6f7274657852ULL, 0x756e4f7074730001ULL};
+
+void TagObject(Napi::Env env, Napi::Object obj, const napi_type_tag& tag);
+// Unwraps `v` as T if it carries `tag`; throws ERR_INVALID_ARG naming `what` otherwise.
+template <typename T>
+T* UnwrapTagged(Napi::Env env, Napi::Value v, const napi_type_tag& tag, const char* what) {
+  bool ok = false;
+  if (v.IsObject()) napi_check_object_type_tag(env, v, &tag, &ok);
+  if (!ok) {
+    Napi::Error e = Napi::TypeError::New(env, std::string("Expected ") + what);
+    e.Set("code", Napi::String::New(env, "ERR_INVALID_ARG"));
+    throw e;
+  }
+  return Napi::ObjectWrap<T>::Unwrap(v.As<Napi::Object>());
+}
+
 // Throws (and releases) a non-null status as a JS Error with code ERR_ORT_<CODE>.
 [[noreturn]] void ThrowStatus(Napi::Env env, OrtStatus* status);
 

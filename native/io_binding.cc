@@ -26,8 +26,7 @@ Napi::Function IoBinding::Init(Napi::Env env) {
 // new IoBinding(session)
 IoBinding::IoBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<IoBinding>(info) {
   Napi::Env env = info.Env();
-  REQUIRE_ARG(info, 0, IsObject, "a Session");
-  session_ = Napi::ObjectWrap<Session>::Unwrap(info[0].As<Napi::Object>());
+  session_ = UnwrapTagged<Session>(env, info[0], kSessionTag, "a Session");
   session_->CheckUsable(env);
   session_ref_.Reset(info[0].As<Napi::Object>(), 1);
   ORT_THROW_ON_ERROR(env, g_ort->CreateIoBinding(session_->ort(), &binding_));
@@ -37,6 +36,24 @@ IoBinding::IoBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<IoBindin
 
 IoBinding::~IoBinding() {
   if (binding_) g_ort->ReleaseIoBinding(binding_);
+}
+
+void IoBinding::CheckAttached(Napi::Env env) const {
+  // A bound buffer that was transferred (ArrayBuffer.prototype.transfer, postMessage) is
+  // freed memory to ORT: refuse the run rather than let it read or write there.
+  for (const std::vector<Slot>* slots : {&inputs_, &outputs_}) {
+    for (const Slot& s : *slots) {
+      if (s.keep_alive.IsEmpty()) continue;
+      napi_value data = s.keep_alive.Value();
+      napi_value ab = data;
+      bool is_ta = false, detached = false;
+      napi_is_typedarray(env, data, &is_ta);
+      if (is_ta) napi_get_typedarray_info(env, data, nullptr, nullptr, nullptr, &ab, nullptr);
+      napi_is_detached_arraybuffer(env, ab, &detached);
+      if (detached)
+        ORTEX_THROW(env, "ERR_INPUT_DETACHED", "A tensor bound to this binding was detached (transferred); bind it again");
+    }
+  }
 }
 
 void IoBinding::CheckIdle(Napi::Env env) const {
@@ -165,6 +182,7 @@ Napi::Value IoBinding::BoundOutputs(Napi::Env env) {
 Napi::Value IoBinding::JS_runSync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckIdle(env);
+  CheckAttached(env);
   OrtRunOptions* ro = info.Length() > 0 ? RunOptions::From(env, info[0]) : nullptr;
   ORT_THROW_ON_ERROR(env, g_ort->RunWithBinding(session_->ort(), ro, binding_));
   return BoundOutputs(env);
@@ -210,6 +228,7 @@ class BindingRunJob : public RunExecutor::Job {
 Napi::Value IoBinding::JS_run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckIdle(env);
+  CheckAttached(env);
   RunExecutor& executor = RunExecutor::ForEnv(env);
   auto* job = new BindingRunJob(env, this, info.This().As<Napi::Object>(), info.Length() > 0 ? info[0] : env.Undefined());
   session_->BeginRun();

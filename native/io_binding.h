@@ -52,6 +52,7 @@ class IoBinding : public Napi::ObjectWrap<IoBinding> {
   // ERR_BINDING_BUSY while a run() over this binding is in flight: ORT reads and writes the
   // binding's slots from the worker thread meanwhile.
   void CheckIdle(Napi::Env env) const;
+  void CheckAttached(Napi::Env env) const;
   OrtAllocator* HostAllocator();
   BorrowedRanges InputRanges() const;
 

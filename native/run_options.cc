@@ -15,6 +15,7 @@ Napi::Function RunOptions::Init(Napi::Env env) {
 
 RunOptions::RunOptions(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RunOptions>(info) {
   Napi::Env env = info.Env();
+  TagObject(env, info.This().As<Napi::Object>(), kRunOptionsTag);
   ORT_THROW_ON_ERROR(env, g_ort->CreateRunOptions(&options_));
   if (info.Length() < 1 || !info[0].IsObject()) return;
   Napi::Object o = info[0].As<Napi::Object>();
@@ -41,8 +42,7 @@ RunOptions::~RunOptions() {
 
 OrtRunOptions* RunOptions::From(Napi::Env env, Napi::Value v) {
   if (v.IsNull() || v.IsUndefined()) return nullptr;
-  if (!v.IsObject()) ORTEX_THROW_TYPE(env, "ERR_INVALID_ARG", "Expected a RunOptions object");
-  return Napi::ObjectWrap<RunOptions>::Unwrap(v.As<Napi::Object>())->ort();
+  return UnwrapTagged<RunOptions>(env, v, kRunOptionsTag, "a RunOptions object")->ort();
 }
 
 Napi::Value RunOptions::JS_terminate(const Napi::CallbackInfo& info) {

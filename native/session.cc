@@ -304,7 +304,9 @@ Napi::Function Session::Init(Napi::Env env) {
                       InstanceAccessor<&Session::JS_inflight>("inflight")});
 }
 
-Session::Session(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Session>(info) {}
+Session::Session(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Session>(info) {
+  TagObject(info.Env(), info.This().As<Napi::Object>(), kSessionTag);
+}
 
 Session::~Session() {
   if (session_) g_ort->ReleaseSession(session_);

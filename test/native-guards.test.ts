@@ -49,3 +49,32 @@ describe('many outputs', () => {
     await s.release();
   });
 });
+
+describe('native entry points given objects of the wrong class', () => {
+  it('refuse them with ERR_INVALID_ARG instead of unwrapping the wrong type', async () => {
+    const s = new native.Session();
+    await s.load(model('ctr_mlp'), {});
+    const ro = new native.RunOptions({});
+    expect(() => new native.IoBinding(ro as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG' }));
+    expect(() => new native.IoBinding({} as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG' }));
+    expect(() => s.runSync([0], [[1, new Float32Array(64), [1, 64]]], [0], s as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG' }));
+    expect(s.runSync([0], [[1, new Float32Array(64), [1, 64]]], [0], ro)).toHaveLength(1);
+    s.release();
+  });
+});
+
+describe('IoBinding over a buffer that was transferred away', () => {
+  it('refuses to run with ERR_INPUT_DETACHED, and runs again once re-bound', async () => {
+    const s = await InferenceSession.create(model('ctr_mlp'));
+    const io = s.createIoBinding();
+    const x = new Tensor('float32', new Float32Array(64), [1, 64]);
+    io.bindInput('x', x);
+    io.bindOutput('y');
+    structuredClone(x.data.buffer, { transfer: [x.data.buffer as ArrayBuffer] }); // detaches x.data
+    expect(() => io.runSync()).toThrow(expect.objectContaining({ code: 'ERR_INPUT_DETACHED', status: 400 }));
+    await expect(io.run()).rejects.toMatchObject({ code: 'ERR_INPUT_DETACHED' });
+    io.bindInput('x', new Tensor('float32', new Float32Array(64), [1, 64]));
+    expect((io.runSync().y as Tensor).dims).toEqual([1, 1]);
+    await s.release();
+  });
+});
