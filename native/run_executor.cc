@@ -91,7 +91,8 @@ void RunExecutor::Submit(Job* job) {
 
 RunExecutor::Job* RunExecutor::Pop() {
   std::lock_guard<std::mutex> lock(mu_);
-  if (queue_.empty()) return nullptr;
+  // Once stopping, queued runs are left for the destructor to drop: nobody can receive them.
+  if (stop_ || queue_.empty()) return nullptr;
   Job* j = queue_.front();
   queue_.pop_front();
   queued_.fetch_sub(1, std::memory_order_relaxed);

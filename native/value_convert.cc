@@ -167,7 +167,9 @@ ValuePtr TensorFromParts(Napi::Env env, int type, const int64_t* dims, size_t ra
   size_t count = 1;
   for (size_t i = 0; i < rank; i++) {
     if (dims[i] < 0) ORTEX_THROW(env, "ERR_INPUT_SHAPE", "Expected non-negative dims");
-    count *= static_cast<size_t>(dims[i]);
+    const size_t d = static_cast<size_t>(dims[i]);
+    if (d && count > (SIZE_MAX / 16) / d) ORTEX_THROW(env, "ERR_INPUT_SHAPE", "Tensor dims overflow the address space");
+    count *= d;
   }
   if (type == ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING)
     return StringTensorFromJs(env, data, std::vector<int64_t>(dims, dims + rank), count);
