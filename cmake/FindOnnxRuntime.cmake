@@ -2,13 +2,26 @@
 #   ORT_LIBRARY      libonnxruntime.so.1 from onnxruntime-node (the binary onnxruntime-node itself uses)
 #   ORT_INCLUDE_DIR  Microsoft's official C headers from com.github.asus4.onnxruntime
 # Either can be overridden with -DORT_LIBRARY=... / -DORT_INCLUDE_DIR=... (cmake-js: --CDORT_LIBRARY=...).
-set(_ortex_nm "${CMAKE_CURRENT_SOURCE_DIR}/node_modules")
+# A package's folder as Node would find it from here: in ./node_modules, or hoisted into a
+# parent's node_modules when ortex is itself a dependency.
+function(ortex_find_package name out)
+  execute_process(
+    COMMAND node -e "const p=require('path'),fs=require('fs');for(const d of require.resolve.paths('x')){const c=p.join(d,process.argv[1]);if(fs.existsSync(c)){console.log(c);process.exit(0)}}process.exit(1)" ${name}
+    WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}
+    OUTPUT_VARIABLE _dir OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE _rc)
+  if(NOT _rc EQUAL 0)
+    set(_dir "${CMAKE_CURRENT_SOURCE_DIR}/node_modules/${name}")
+  endif()
+  set(${out} "${_dir}" PARENT_SCOPE)
+endfunction()
 
 if(NOT ORT_LIBRARY)
-  set(ORT_LIBRARY "${_ortex_nm}/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1")
+  ortex_find_package(onnxruntime-node _ortex_ort_node)
+  set(ORT_LIBRARY "${_ortex_ort_node}/bin/napi-v6/linux/x64/libonnxruntime.so.1")
 endif()
 if(NOT ORT_INCLUDE_DIR)
-  set(ORT_INCLUDE_DIR "${_ortex_nm}/com.github.asus4.onnxruntime/Plugins/iOS~/onnxruntime.xcframework/ios-arm64_x86_64-simulator/onnxruntime.framework/Headers")
+  ortex_find_package(com.github.asus4.onnxruntime _ortex_ort_headers)
+  set(ORT_INCLUDE_DIR "${_ortex_ort_headers}/Plugins/iOS~/onnxruntime.xcframework/ios-arm64_x86_64-simulator/onnxruntime.framework/Headers")
 endif()
 
 if(NOT EXISTS "${ORT_LIBRARY}")
