@@ -7,6 +7,7 @@
 #include <string>
 
 #include "common.h"
+#include "empty_sequence.h"
 #include "tensor.h"
 
 namespace ortex {
@@ -100,9 +101,15 @@ ValuePtr CompositeFromJs(Napi::Env env, Napi::Object obj, InputMemory mode) {
       if (!owned.back()) ORTEX_THROW_TYPE(env, "ERR_INPUT_TYPE", "A sequence cannot hold null");
       items.push_back(owned.back().get());
     }
-    if (items.empty())
-      ORTEX_THROW(env, "ERR_INPUT_SHAPE",
-                  "ONNX Runtime cannot build an empty sequence input; feed at least one element");
+    if (items.empty()) {
+      Napi::Value elem = obj.Get("elemType");
+      if (!elem.IsNumber())
+        ORTEX_THROW_TYPE(env, "ERR_INPUT_TYPE", "An empty sequence needs its element type (elemType)");
+      OrtValue* raw = nullptr;
+      Status st = MakeEmptySequence(elem.As<Napi::Number>().Int32Value(), &raw);
+      if (!st.ok) throw ErrorFromStatus(env, st);
+      return ValuePtr(raw);
+    }
     OrtValue* raw = nullptr;
     ORT_THROW_ON_ERROR(env, g_ort->CreateValue(items.data(), items.size(), ONNX_TYPE_SEQUENCE, &raw));
     return ValuePtr(raw);

@@ -1,7 +1,7 @@
 // Conversion between ortex's wire encoding of values (built by src/feeds.ts) and OrtValue.
 //
 //   tensor    [typeEnum, data, dims]   data: TypedArray | ArrayBuffer | string[]; dims: number[]
-//   sequence  { sequence: value[] }
+//   sequence  { sequence: value[], elemType?: number }   elemType: for an empty sequence
 //   map       { keys: tensor, values: tensor }
 //   none      null                      (an absent optional)
 //

@@ -11,7 +11,7 @@ import { OrtexError } from './errors.js';
 
 /** Wire encoding shared with native/value_convert.h. */
 export type EncodedTensor = [type: number, data: ArrayBufferView | ArrayBuffer | string[], dims: number[]];
-export type EncodedValue = EncodedTensor | { sequence: EncodedValue[] } | { keys: EncodedTensor; values: EncodedTensor } | null;
+export type EncodedValue = EncodedTensor | { sequence: EncodedValue[]; elemType?: number } | { keys: EncodedTensor; values: EncodedTensor } | null;
 
 export interface NativeValueInfo {
   name: string;

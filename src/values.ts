@@ -76,6 +76,8 @@ export function encodeComposite(value: unknown, description: string, what: strin
   if (description.startsWith('seq(')) {
     if (!Array.isArray(value)) throw new OrtexError('ERR_INPUT_TYPE', `Expected an array (a ${description}) for ${what}`);
     const inner = description.slice(4, -1);
+    // An empty sequence carries its element type: ORT builds it from that alone.
+    if (value.length === 0) return { sequence: [], elemType: elementTypeOf(inner)?.onnx };
     return { sequence: value.map((x, i) => encodeComposite(x, inner, `${what}[${i}]`)) };
   }
   if (description.startsWith('map(')) {

@@ -112,3 +112,19 @@ describe('sequence inputs to run()', () => {
     expect((y.data as Float32Array).every((v) => v === 7)).toBe(true);
   });
 });
+
+describe('empty sequence inputs', () => {
+  it('are fed as [] (which ONNX Runtime cannot build through its C API), in run() and runSync()', async () => {
+    const { DataType, GraphBuilder, sequenceType, tensorType } = await import('../models/builder.js');
+    const g = new GraphBuilder('sequence_length');
+    g.input('s', sequenceType(tensorType(DataType.FLOAT)));
+    g.node('SequenceLength', ['s'], { outputs: ['n'] });
+    g.output('n', tensorType(DataType.INT64, []));
+    const s = await InferenceSession.create(g.encode());
+    expect(((await s.run({ s: [] })).n as Tensor).data[0]).toBe(0n);
+    expect((s.runSync({ s: [] }).n as Tensor).data[0]).toBe(0n);
+    const two = [new Tensor('float32', new Float32Array(1), [1]), new Tensor('float32', new Float32Array(2), [2])];
+    expect(((await s.run({ s: two })).n as Tensor).data[0]).toBe(2n);
+    await s.release();
+  });
+});
