@@ -59,12 +59,12 @@ const warned = new Set<string>();
 const SCRATCH_LENGTH = 4096;
 const MAX_FAST_RANK = 16;
 
-/** Calls a native method with the feeds' data as arguments, without a spread for 1–2 inputs. */
-function callNative<R>(self: NativeSession, fn: (...a: unknown[]) => R, data: unknown[]): R {
-  switch (data.length) {
+/** Calls a native method with the first `n` feeds' data as arguments, without a spread for 1–2 inputs. */
+function callNative<R>(self: NativeSession, fn: (...a: unknown[]) => R, data: unknown[], n: number): R {
+  switch (n) {
     case 1: return fn.call(self, data[0]);
     case 2: return fn.call(self, data[0], data[1]);
-    default: return fn.apply(self, data);
+    default: return fn.apply(self, data.slice(0, n));
   }
 }
 
@@ -86,6 +86,7 @@ export class InferenceSession {
   /** Shared with the native session for the fast calling convention; null when an input is not a tensor. */
   readonly #scratch: Float64Array | null;
   readonly #data: unknown[] = [];
+  #dataCount = 0;
   readonly #busyWait: boolean;
   #released = false;
 
@@ -192,7 +193,7 @@ export class InferenceSession {
     if (!isObject(feeds) || Array.isArray(feeds)) throw invalidType('an object of { inputName: Tensor }', 'feeds', feeds, 'ERR_INPUT_TYPE');
     const sc = this.#scratch!;
     const data = this.#data;
-    data.length = 0;
+    let n = 0; // not data.length = 0: truncating an array is a runtime call in V8
     let p = 2;
     for (const name in feeds) {
       const slot = this.#slot(name);
@@ -205,10 +206,11 @@ export class InferenceSession {
       sc[p + 2] = dims.length;
       for (let d = 0; d < dims.length; d++) sc[p + 3 + d] = dims[d]!;
       p += 3 + dims.length;
-      data.push(v.data);
+      data[n++] = v.data;
     }
-    if (data.length !== this.#requiredInputs) this.#throwMissing(feeds);
-    sc[0] = data.length;
+    if (n !== this.#requiredInputs) this.#throwMissing(feeds);
+    this.#dataCount = n;
+    sc[0] = n;
     sc[1] = outIdx.length;
     for (let i = 0; i < outIdx.length; i++) sc[p + i] = outIdx[i]!;
     return true;
@@ -294,7 +296,7 @@ export class InferenceSession {
       let r: unknown[];
       if (this.#busyWait) beginBusyWait();
       try {
-        r = await callNative(this.#native, this.#native.runT, this.#data);
+        r = await callNative(this.#native, this.#native.runT, this.#data, this.#dataCount);
       } catch (err) {
         throw fromNative(err);
       } finally {
@@ -345,7 +347,7 @@ export class InferenceSession {
     if (options === undefined && (fetches === undefined || Array.isArray(fetches)) && this.#scratch && this.#writeScratch(feeds, outIdx)) {
       let r: unknown;
       try {
-        r = callNative(this.#native, this.#native.runSyncT, this.#data);
+        r = callNative(this.#native, this.#native.runSyncT, this.#data, this.#dataCount);
       } catch (err) {
         throw fromNative(err);
       }
