@@ -78,18 +78,10 @@ OrtAllocator* IoBinding::HostAllocator() {
 BorrowedRanges IoBinding::InputRanges() const {
   BorrowedRanges ranges;
   for (const Slot& s : inputs_) {
-    if (!s.value) continue;
     void* data = nullptr;
     size_t bytes = 0;
-    OrtTensorTypeAndShapeInfo* info = nullptr;
-    if (g_ort->GetTensorMutableData(s.value.get(), &data) || !data) continue;
-    if (!g_ort->GetTensorTypeAndShape(s.value.get(), &info)) {
-      ONNXTensorElementDataType type;
-      size_t count = 0;
-      if (!g_ort->GetTensorElementType(info, &type) && !g_ort->GetTensorShapeElementCount(info, &count))
-        bytes = ByteSize(type, count);
-      g_ort->ReleaseTensorTypeAndShapeInfo(info);
-    }
+    if (!s.value || g_ort->GetTensorMutableData(s.value.get(), &data) || !data) continue;
+    if (g_ort->GetTensorSizeInBytes(s.value.get(), &bytes)) continue;
     ranges.emplace_back(static_cast<const char*>(data), static_cast<const char*>(data) + bytes);
   }
   return ranges;
@@ -162,7 +154,9 @@ Napi::Value IoBinding::BoundOutputs(Napi::Env env) {
   ORT_THROW_ON_ERROR(env, g_ort->GetBoundOutputNames(binding_, a, &raw_names, &raw_lengths, &name_count));
   std::unique_ptr<void, decltype(free_with)> names_mem(raw_names, free_with), lengths_mem(raw_lengths, free_with);
 
-  const BorrowedRanges ranges = InputRanges();
+  // Only needed when an ORT-allocated output is handed to JS; most bindings preallocate.
+  BorrowedRanges ranges;
+  bool have_ranges = false;
   const auto& out_names = session_->output_names();
   Napi::Object out = Napi::Object::New(env);
   size_t offset = 0;
@@ -172,6 +166,10 @@ Napi::Value IoBinding::BoundOutputs(Napi::Env env) {
     size_t k = 0;
     while (k < out_names.size() && name != out_names[k]) k++;
     if (k < outputs_.size() && outputs_[k].preallocated) continue;  // already in the caller's tensor
+    if (!have_ranges) {
+      ranges = InputRanges();
+      have_ranges = true;
+    }
     out.Set(name, ValueToJs(env, values[i].release(), ranges));
     // The binding still holds this value; a next run would write into it in place.
     ORT_THROW_ON_ERROR(env, g_ort->BindOutputToDevice(binding_, name.c_str(), CpuMemoryInfo()));

@@ -81,8 +81,7 @@ ValuePtr TensorFromJs(Napi::Env env, Napi::Array enc, InputMemory mode, Borrowed
   Napi::Value type_v = enc.Get(0u);
   if (!type_v.IsNumber()) ORTEX_THROW_TYPE(env, "ERR_INPUT_TYPE", "Expected a numeric tensor type");
   const int type = type_v.As<Napi::Number>().Int32Value();
-  size_t count = 0;
-  std::vector<int64_t> dims = ReadDims(env, enc.Get(2u), &count);
+  std::vector<int64_t> dims = ReadDims(env, enc.Get(2u), nullptr);
   return TensorFromParts(env, type, dims.data(), dims.size(), enc.Get(1u), mode, borrowed);
 }
 

@@ -47,12 +47,7 @@ export function elementTypeOf(description: string): DTypeInfo | undefined {
 function keysTensor(keyType: string, keys: MapKey[]): EncodedTensor {
   const d = dtypeByName(ONNX_TO_NAME[keyType] ?? keyType);
   if (!d) throw new OrtexError('ERR_INPUT_TYPE', `Unsupported map key type ${keyType}`);
-  if (d.name === 'string') return [d.onnx, keys.map(String), [keys.length]];
-  const Ctor = d.array!;
-  const data = (d.name === 'int64' || d.name === 'uint64')
-    ? (Ctor as BigInt64ArrayConstructor).from(keys, (k) => BigInt(k))
-    : (Ctor as Float64ArrayConstructor).from(keys, (k) => Number(k));
-  return [d.onnx, data, [keys.length]];
+  return valuesTensor(d, keys);
 }
 
 function valuesTensor(d: DTypeInfo, values: unknown[]): EncodedTensor {

@@ -231,7 +231,6 @@ export const FAILURE_CATEGORIES = {
   'ort-kernel-missing': 'ONNX Runtime has no CPU kernel for this operator version and type',
   'ort-kernel-limitation': 'the ONNX Runtime kernel refuses an attribute value at initialization',
   'host-locale-missing': 'the ONNX Runtime kernel needs a locale this host does not have installed',
-  'ort-c-api-limitation': 'the ONNX Runtime C API cannot build the value (CreateValue refuses an empty sequence)',
   'test-data-invalid': 'the test data feeds an input a shape its model declares otherwise, which ONNX Runtime refuses',
   'random-op': 'the output is random (Bernoulli, Dropout in training mode, Random*), so no fixed value can match',
   'ort-numerics': 'ONNX Runtime itself computes a different result: onnxruntime-node fails with the identical mismatch',
@@ -269,10 +268,6 @@ export function categorize(
       if (/Could not find an implementation for \w+\(\d+\)/.test(msg)) return 'ort-kernel-missing';
       if (/Failed to construct locale with name/.test(msg)) return 'host-locale-missing';
       if (/Exception during initialization: .* are not supported/.test(msg)) return 'ort-kernel-limitation';
-      // ortex's wording for OrtApi::CreateValue's "Number of values should be at least 1".
-      if (/cannot build an empty sequence|Number of values should be at least 1/.test(msg)) {
-        return 'ort-c-api-limitation';
-      }
       // The refusal must name an input whose data contradicts the model's declared shape.
       if (result.reason === 'run' && shapeConflicts(c).some((x) => msg.includes(`'${x.input}'`))) {
         return 'test-data-invalid';
