@@ -18,12 +18,14 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { buildBatchProbe } from './batch-probe.js';
 import { buildBertMini } from './bert-mini.js';
 import { buildCnnSmall } from './cnn-small.js';
 import { buildCtrMlp } from './ctr-mlp.js';
 import { buildDlrm } from './dlrm.js';
 import { buildAddBfloat16, buildAddFloat32, buildIdentity, IDENTITY_DTYPES, type IdentityDtype } from './dtype-models.js';
 import { buildSlowMatmul } from './slow-matmul.js';
+import { buildTokenTagger } from './token-tagger.js';
 import {
   buildMapVectorize,
   buildOptionalHas,
@@ -53,6 +55,8 @@ const BUILDERS: ReadonlyMap<string, () => Uint8Array> = new Map<string, () => Ui
   ['optional_has', buildOptionalHas],
   ['zip_map', buildZipMap],
   ['map_vectorize', buildMapVectorize],
+  ['batch_probe', buildBatchProbe],
+  ['token_tagger', buildTokenTagger],
   ['bert_mini', buildBertMini],
   ['dlrm', buildDlrm],
   ['cnn_small', buildCnnSmall],

@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "addon_data.h"
+#include "batch_model.h"
 #include "common.h"
 #include "io_binding.h"
 #include "run_options.h"
@@ -28,6 +29,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Session", ortex::Session::Init(env));
   exports.Set("RunOptions", ortex::RunOptions::Init(env));
   exports.Set("IoBinding", ortex::IoBinding::Init(env));
+  exports.Set("BatchModel", ortex::BatchModel::Init(env));
   exports.Set("availableProviders", Napi::Function::New(env, AvailableProviders));
   exports.Set("ortVersion", Napi::String::New(env, OrtGetApiBase()->GetVersionString()));
   exports.Set("ortApiVersion", Napi::Number::New(env, ORT_API_VERSION));

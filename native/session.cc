@@ -11,6 +11,61 @@
 #include "value_info.h"
 
 namespace ortex {
+
+ModelSource ModelSource::From(Napi::Env env, Napi::Value v) {
+  ModelSource src;
+  if (v.IsString()) {
+    src.path = v.As<Napi::String>().Utf8Value();
+  } else if (v.IsTypedArray()) {
+    ByteView b = ReadBytes(env, v);
+    src.bytes.assign(b.data, b.data + b.bytes);
+  } else {
+    ORTEX_THROW_TYPE(env, "ERR_INVALID_ARG", "Expected a path or a Uint8Array of model bytes");
+  }
+  return src;
+}
+
+OrtStatus* ModelSource::Create(const OrtSessionOptions* options, OrtSession** out) const {
+  return path.empty() ? g_ort->CreateSessionFromArray(ortex::Env(), bytes.data(), bytes.size(), options, out)
+                      : g_ort->CreateSession(ortex::Env(), path.c_str(), options, out);
+}
+
+Napi::Object LoadInfoToJs(Napi::Env env, const std::vector<ValueInfo>& inputs, const std::vector<ValueInfo>& outputs,
+                          const AppliedOptions& applied) {
+  Napi::Object result = Napi::Object::New(env);
+  Napi::Array ins = Napi::Array::New(env, inputs.size());
+  Napi::Array outs = Napi::Array::New(env, outputs.size());
+  for (size_t i = 0; i < inputs.size(); i++) ins.Set(static_cast<uint32_t>(i), ValueInfoToJs(env, inputs[i]));
+  for (size_t i = 0; i < outputs.size(); i++) outs.Set(static_cast<uint32_t>(i), ValueInfoToJs(env, outputs[i]));
+  Napi::Array providers = Napi::Array::New(env, applied.providers.size());
+  for (size_t i = 0; i < applied.providers.size(); i++) providers.Set(static_cast<uint32_t>(i), applied.providers[i]);
+  Napi::Array warnings = Napi::Array::New(env, applied.warnings.size());
+  for (size_t i = 0; i < applied.warnings.size(); i++) warnings.Set(static_cast<uint32_t>(i), applied.warnings[i]);
+  result.Set("inputs", ins);
+  result.Set("outputs", outs);
+  result.Set("executionProviders", providers);
+  result.Set("warnings", warnings);
+  Napi::Array attempts = Napi::Array::New(env, applied.attempts.size());
+  for (size_t i = 0; i < applied.attempts.size(); i++) {
+    const ProviderAttempt& a = applied.attempts[i];
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("name", a.config.name);
+    Napi::Array opts = Napi::Array::New(env, a.config.options.size());
+    for (size_t k = 0; k < a.config.options.size(); k++) {
+      Napi::Array kv = Napi::Array::New(env, 2);
+      kv.Set(0u, a.config.options[k].first);
+      kv.Set(1u, a.config.options[k].second);
+      opts.Set(static_cast<uint32_t>(k), kv);
+    }
+    o.Set("options", opts);
+    o.Set("ok", a.ok);
+    o.Set("error", a.error);
+    attempts.Set(static_cast<uint32_t>(i), o);
+  }
+  result.Set("providerAttempts", attempts);
+  return result;
+}
+
 // Creates the OrtSession on the thread pool: parsing and optimizing a model can take
 // seconds and must not stall the event loop.
 class LoadWorker : public Napi::AsyncWorker {
@@ -22,16 +77,12 @@ class LoadWorker : public Napi::AsyncWorker {
   }
   Napi::Promise Promise() { return deferred_.Promise(); }
 
-  std::string path_;
-  // A copy of model bytes: the caller's buffer could be detached (transferred) mid-load.
-  std::vector<char> bytes_;
+  ModelSource source_;
 
   void Execute() override {
     status_ = ApplySessionConfig(config_, &applied_);
     if (!status_.ok) return;
-    OrtStatus* s = path_.empty()
-                       ? g_ort->CreateSessionFromArray(ortex::Env(), bytes_.data(), bytes_.size(), applied_.options, &ort_session_)
-                       : g_ort->CreateSession(ortex::Env(), path_.c_str(), applied_.options, &ort_session_);
+    OrtStatus* s = source_.Create(applied_.options, &ort_session_);
     g_ort->ReleaseSessionOptions(applied_.options);
     applied_.options = nullptr;
     status_ = Status::FromOrt(s);
@@ -51,37 +102,7 @@ class LoadWorker : public Napi::AsyncWorker {
       return;
     }
     session_->uses_cuda_ = applied_.uses_cuda;
-    Napi::Object result = Napi::Object::New(env);
-    Napi::Array ins = Napi::Array::New(env, inputs_.size());
-    Napi::Array outs = Napi::Array::New(env, outputs_.size());
-    for (size_t i = 0; i < inputs_.size(); i++) ins.Set(static_cast<uint32_t>(i), ValueInfoToJs(env, inputs_[i]));
-    for (size_t i = 0; i < outputs_.size(); i++) outs.Set(static_cast<uint32_t>(i), ValueInfoToJs(env, outputs_[i]));
-    Napi::Array providers = Napi::Array::New(env, applied_.providers.size());
-    for (size_t i = 0; i < applied_.providers.size(); i++) providers.Set(static_cast<uint32_t>(i), applied_.providers[i]);
-    Napi::Array warnings = Napi::Array::New(env, applied_.warnings.size());
-    for (size_t i = 0; i < applied_.warnings.size(); i++) warnings.Set(static_cast<uint32_t>(i), applied_.warnings[i]);
-    result.Set("inputs", ins);
-    result.Set("outputs", outs);
-    result.Set("executionProviders", providers);
-    result.Set("warnings", warnings);
-    Napi::Array attempts = Napi::Array::New(env, applied_.attempts.size());
-    for (size_t i = 0; i < applied_.attempts.size(); i++) {
-      const ProviderAttempt& a = applied_.attempts[i];
-      Napi::Object o = Napi::Object::New(env);
-      o.Set("name", a.config.name);
-      Napi::Array opts = Napi::Array::New(env, a.config.options.size());
-      for (size_t k = 0; k < a.config.options.size(); k++) {
-        Napi::Array kv = Napi::Array::New(env, 2);
-        kv.Set(0u, a.config.options[k].first);
-        kv.Set(1u, a.config.options[k].second);
-        opts.Set(static_cast<uint32_t>(k), kv);
-      }
-      o.Set("options", opts);
-      o.Set("ok", a.ok);
-      o.Set("error", a.error);
-      attempts.Set(static_cast<uint32_t>(i), o);
-    }
-    result.Set("providerAttempts", attempts);
+    Napi::Object result = LoadInfoToJs(env, inputs_, outputs_, applied_);
     session_->Adopt(ort_session_, std::move(inputs_), std::move(outputs_));
     deferred_.Resolve(result);
   }
@@ -331,17 +352,9 @@ Napi::Value Session::JS_load(const Napi::CallbackInfo& info) {
   if (session_ || loading_ || released_) ORTEX_THROW(env, "ERR_SESSION_STATE", "load() may be called once");
   REQUIRE_ARG(info, 1, IsObject, "an options object");
   SessionConfig config = ReadSessionConfig(env, info[1].As<Napi::Object>());
+  ModelSource source = ModelSource::From(env, info[0]);
   auto* worker = new LoadWorker(env, this, info.This().As<Napi::Object>(), std::move(config));
-  if (info[0].IsString()) {
-    worker->path_ = info[0].As<Napi::String>().Utf8Value();
-  } else if (info[0].IsTypedArray()) {
-    auto ta = info[0].As<Napi::TypedArray>();
-    const char* data = static_cast<const char*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
-    worker->bytes_.assign(data, data + ta.ByteLength());
-  } else {
-    delete worker;
-    ORTEX_THROW_TYPE(env, "ERR_INVALID_ARG", "Expected a path or a Uint8Array of model bytes");
-  }
+  worker->source_ = std::move(source);
   loading_ = true;
   Napi::Promise p = worker->Promise();
   worker->Queue();
@@ -371,14 +384,8 @@ Napi::Value Session::JS_run(const Napi::CallbackInfo& info) {
 
 // setScratch(Float64Array): the buffer the fast calling convention shares with JS.
 Napi::Value Session::JS_setScratch(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  REQUIRE_ARG(info, 0, IsTypedArray, "a Float64Array");
-  auto f64 = info[0].As<Napi::TypedArray>();
-  if (f64.TypedArrayType() != napi_float64_array) ORTEX_THROW_TYPE(env, "ERR_INVALID_ARG", "Expected a Float64Array");
-  scratch_ref_.Reset(f64, 1);
-  scratch_ = reinterpret_cast<double*>(static_cast<char*>(f64.ArrayBuffer().Data()) + f64.ByteOffset());
-  scratch_len_ = f64.ElementLength();
-  return env.Undefined();
+  scratch_.Set(info);
+  return info.Env().Undefined();
 }
 
 // runSyncT(...data): tensor feeds described in the scratch. Returns the single output's
@@ -394,12 +401,12 @@ Napi::Value Session::JS_runSyncT(const Napi::CallbackInfo& info) {
   meta.reserve(64);
   std::vector<Napi::Value> datas = call.ResultsFast(env, &meta);
   // Descriptors too many for the scratch (hundreds of outputs): hand over their own array.
-  if (meta.size() > scratch_len_) {
+  if (meta.size() > scratch_.len) {
     Napi::Object o = Napi::Object::New(env);
     o.Set("overflow", MetaAndData(env, meta, datas));
     return o;
   }
-  std::copy(meta.begin(), meta.end(), scratch_);
+  std::copy(meta.begin(), meta.end(), scratch_.data);
   if (datas.size() == 1) return datas[0];
   Napi::Array out = Napi::Array::New(env, datas.size());
   for (size_t i = 0; i < datas.size(); i++) out.Set(static_cast<uint32_t>(i), datas[i]);

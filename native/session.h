@@ -17,6 +17,7 @@
 #include "ort_env.h"
 #include "value_convert.h"
 #include "value_info.h"
+#include "session_options.h"
 
 namespace ortex {
 
@@ -24,6 +25,19 @@ namespace ortex {
 constexpr size_t kMaxFastRank = 16;
 
 class RunJob;
+
+// A model given as a path or as bytes (copied: the caller's buffer could be detached while
+// loading). From() throws ERR_INVALID_ARG for anything else; Create() is worker-thread safe.
+struct ModelSource {
+  std::string path;
+  std::vector<char> bytes;
+  static ModelSource From(Napi::Env env, Napi::Value v);
+  OrtStatus* Create(const OrtSessionOptions* options, OrtSession** out) const;
+};
+
+// { inputs, outputs, executionProviders, warnings, providerAttempts }: what load() resolves with.
+Napi::Object LoadInfoToJs(Napi::Env env, const std::vector<ValueInfo>& inputs, const std::vector<ValueInfo>& outputs,
+                          const AppliedOptions& applied);
 
 class Session : public Napi::ObjectWrap<Session> {
  public:
@@ -37,8 +51,8 @@ class Session : public Napi::ObjectWrap<Session> {
   const std::vector<const char*>& output_names() const { return output_name_ptrs_; }
   // Throws ERR_SESSION_RELEASED / ERR_SESSION_NOT_LOADED.
   void CheckUsable(Napi::Env env) const;
-  double* scratch() const { return scratch_; }
-  size_t scratch_len() const { return scratch_len_; }
+  double* scratch() const { return scratch_.data; }
+  size_t scratch_len() const { return scratch_.len; }
   void BeginRun() { inflight_++; }
   void EndRun() { inflight_--; }
 
@@ -65,9 +79,7 @@ class Session : public Napi::ObjectWrap<Session> {
   int inflight_ = 0;
   // Shared with JS for the fast calling convention (runSyncT/runT); only the JS thread
   // touches it, and only within one call.
-  Napi::Reference<Napi::Value> scratch_ref_;
-  double* scratch_ = nullptr;
-  size_t scratch_len_ = 0;
+  Scratch scratch_;
   std::vector<ValueInfo> inputs_, outputs_;
   std::vector<const char*> input_name_ptrs_, output_name_ptrs_;
 };

@@ -22,12 +22,9 @@ size_t ElementBytes(napi_typedarray_type t) {
   }
 }
 
-struct DataView {
-  char* data = nullptr;
-  size_t bytes = 0;
-};
+}  // namespace
 
-DataView ReadBytes(Napi::Env env, Napi::Value data) {
+ByteView ReadBytes(Napi::Env env, Napi::Value data) {
   // One napi call for a TypedArray (the hot path); node-addon-api's accessors make three.
   napi_typedarray_type ta_type;
   size_t length = 0, offset = 0;
@@ -49,6 +46,8 @@ DataView ReadBytes(Napi::Env env, Napi::Value data) {
   }
   ORTEX_THROW_TYPE(env, "ERR_INPUT_TYPE", "Expected a TypedArray or ArrayBuffer for tensor data");
 }
+
+namespace {
 
 ValuePtr StringTensorFromJs(Napi::Env env, Napi::Value data, const std::vector<int64_t>& dims,
                             size_t count) {
@@ -180,7 +179,7 @@ ValuePtr TensorFromParts(Napi::Env env, int type, const int64_t* dims, size_t ra
   if (type == ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING)
     return StringTensorFromJs(env, data, std::vector<int64_t>(dims, dims + rank), count);
 
-  DataView view = ReadBytes(env, data);
+  ByteView view = ReadBytes(env, data);
   const size_t expected = ByteSize(type, count);
   if (view.bytes != expected)
     ORTEX_THROW(env, "ERR_INPUT_DATA_LENGTH",
@@ -205,6 +204,16 @@ ValuePtr TensorFromParts(Napi::Env env, int type, const int64_t* dims, size_t ra
     std::memcpy(dst, view.data, view.bytes);
   }
   return value;
+}
+
+void Scratch::Set(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  REQUIRE_ARG(info, 0, IsTypedArray, "a Float64Array");
+  auto f64 = info[0].As<Napi::TypedArray>();
+  if (f64.TypedArrayType() != napi_float64_array) ORTEX_THROW_TYPE(env, "ERR_INVALID_ARG", "Expected a Float64Array");
+  ref.Reset(f64, 1);
+  data = reinterpret_cast<double*>(static_cast<char*>(f64.ArrayBuffer().Data()) + f64.ByteOffset());
+  len = f64.ElementLength();
 }
 
 namespace {

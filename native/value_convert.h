@@ -12,6 +12,7 @@
 #include <onnxruntime_c_api.h>
 
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -53,6 +54,23 @@ ValuePtr TensorFromParts(Napi::Env env, int type, const int64_t* dims, size_t ra
 // strings), with its element type and dims. Large buffers are handed over without a copy.
 Napi::Value OutputTensor(Napi::Env env, ValuePtr value, const BorrowedRanges& borrowed, int* type,
                          std::vector<int64_t>* dims);
+
+// The bytes of a TypedArray, DataView or ArrayBuffer; throws ERR_INPUT_TYPE for anything else.
+struct ByteView {
+  char* data = nullptr;
+  size_t bytes = 0;
+};
+ByteView ReadBytes(Napi::Env env, Napi::Value data);
+
+// A Float64Array that JS shares with a native object for call descriptors (the fast calling
+// conventions), kept alive by a reference. JS thread only.
+struct Scratch {
+  Napi::Reference<Napi::Value> ref;
+  double* data = nullptr;
+  size_t len = 0;
+  // Takes info[0]; throws ERR_INVALID_ARG unless it is a Float64Array.
+  void Set(const Napi::CallbackInfo& info);
+};
 
 // Reads a JS number[] of dims into int64s; throws ERR_INPUT_SHAPE on a bad dim.
 std::vector<int64_t> ReadDims(Napi::Env env, Napi::Value dims, size_t* element_count);

@@ -12,6 +12,8 @@ import { native } from './native.js';
 export { InferenceSession } from './inference-session.js';
 export type { RunOptions, ValueMetadata, FeedsType, FetchesType, ReturnType } from './inference-session.js';
 export { IoBinding } from './io-binding.js';
+export { Model, createModel, attachModel } from './model.js';
+export type { InferOptions, SharedModel, ModelOptions, BatcherOptions, PaddingOptions, ModelStats, Histogram } from './model.js';
 export { Tensor } from './tensor.js';
 export type { TensorData } from './tensor.js';
 export type { TensorType, TypedArray, TensorDataMap } from './dtypes.js';

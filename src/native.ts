@@ -64,7 +64,27 @@ export interface NativeIoBinding {
   readonly hostMemory: 'cpu' | 'cuda-pinned';
 }
 
+export interface NativeBatchModel {
+  load(pathOrBytes: string | Uint8Array, sessionOptions: object, instances: number): Promise<NativeLoadInfo>;
+  start(batcherOptions: object): void;
+  discard(): void;
+  attach(handle: number): NativeLoadInfo;
+  setScratch(scratch: Float64Array): void;
+  /** Descriptors in the scratch ([priority, timeoutUs, rows, dims...]), data as arguments; returns the request's slot. */
+  enqueue(...data: unknown[]): number;
+  cancel(slot: number): boolean;
+  stats(): Float64Array;
+  configure(maxBatchSize: number, maxQueueDelayUs: number): void;
+  hold(n: number): void;
+  close(drain: boolean): void;
+  join(): void;
+  share(): number;
+}
+
+export type BatchCompletion = (meta: Float64Array, outputs: unknown[] | null, errors: Array<[string, string] | undefined> | null, closed: boolean) => void;
+
 export interface NativeAddon {
+  BatchModel: new (onComplete: BatchCompletion) => NativeBatchModel;
   Session: new () => NativeSession;
   RunOptions: new (options?: object) => NativeRunOptions;
   IoBinding: new (session: NativeSession) => NativeIoBinding;

@@ -7,6 +7,8 @@ import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildModel, generateModels, MODEL_NAMES } from '../models/generate.js';
+import { TOKEN_TAGGER } from '../models/token-tagger.js';
+import { InferenceSession, Tensor } from '../src/index.js';
 
 const { onnx } = onnxProto;
 const OUT_DIR = fileURLToPath(new URL('../models/out/', import.meta.url));
@@ -53,6 +55,14 @@ const SIGNATURES: Record<string, Signature> = {
   optional_has: { inputs: { x: 'non-tensor' }, outputs: { y: ['bool', []] } },
   zip_map: { inputs: { x: ['float32', ['N', 3]] }, outputs: { y: 'non-tensor' } },
   map_vectorize: { inputs: { m: 'non-tensor' }, outputs: { y: ['float32', [1, 3]] } },
+  batch_probe: {
+    inputs: { x: ['float64', ['N', 1]] },
+    outputs: { y: ['float64', ['N', 1]], size: ['float64', ['N', 1]], sum: ['float64', ['N', 1]] },
+  },
+  token_tagger: {
+    inputs: { input_ids: ['int64', ['N', 'S']], attention_mask: ['int64', ['N', 'S']] },
+    outputs: { tags: ['float32', ['N', 'S', 8]], pooled: ['float32', ['N', 8]] },
+  },
   bert_mini: {
     inputs: { input_ids: ['int64', ['N', 'S']], attention_mask: ['int64', ['N', 'S']] },
     outputs: { logits: ['float32', ['N', 65]] },
@@ -273,5 +283,131 @@ describe('cnn_small', () => {
     expect(logits!.dims).toEqual([n, 10]);
     expect((logits!.data as Float32Array).every(Number.isFinite)).toBe(true);
     await session.release();
+  });
+});
+
+describe('batch_probe', () => {
+  let session: InferenceSession;
+  beforeAll(async () => {
+    session = await InferenceSession.create(modelPath('batch_probe'));
+  });
+  afterAll(async () => {
+    await session.release();
+  });
+
+  const run = async (x: Float64Array): Promise<Record<'y' | 'size' | 'sum', Tensor>> => {
+    const out = await session.run({ x: new Tensor('float64', x, [x.length, 1]) });
+    return { y: out.y as Tensor, size: out.size as Tensor, sum: out.sum as Tensor };
+  };
+
+  it('tells every row the batch size and the sum of the batch', async () => {
+    const x = Float64Array.of(1, 2, 4, 8, 16);
+    const { y, size, sum } = await run(x);
+    for (const t of [y, size, sum]) expect(t.dims).toEqual([5, 1]);
+    expect([...(y.data as Float64Array)]).toEqual([...x]);
+    expect([...(size.data as Float64Array)]).toEqual([5, 5, 5, 5, 5]);
+    expect([...(sum.data as Float64Array)]).toEqual([31, 31, 31, 31, 31]);
+  });
+
+  it('reports a batch of one as itself', async () => {
+    const { y, size, sum } = await run(Float64Array.of(64));
+    expect([...(y.data as Float64Array)]).toEqual([64]);
+    expect([...(size.data as Float64Array)]).toEqual([1]);
+    expect([...(sum.data as Float64Array)]).toEqual([64]);
+  });
+
+  it('sums 52 distinct powers of two exactly, so the sum names every row', async () => {
+    // Scrambled order: the set of rows must not depend on where each sits.
+    const exponents = Array.from({ length: 52 }, (_, k) => (k * 19) % 52);
+    const x = Float64Array.from(exponents, (e) => 2 ** e);
+    const { size, sum } = await run(x);
+    expect(new Set(size.data as Float64Array)).toEqual(new Set([52]));
+    const total = (sum.data as Float64Array)[0]!;
+    expect(total).toBe(2 ** 52 - 1);
+    expect(new Set(sum.data as Float64Array)).toEqual(new Set([total]));
+    const members = exponents.filter((e) => (BigInt(total) >> BigInt(e)) & 1n).length;
+    expect(members).toBe(52);
+  });
+});
+
+describe('token_tagger', () => {
+  const { vocab, dim } = TOKEN_TAGGER;
+  let session: InferenceSession;
+  let table: Float32Array;
+  beforeAll(async () => {
+    session = await InferenceSession.create(modelPath('token_tagger'));
+    // The expected values come from the model's own weights, read from its bytes.
+    const graph = onnx.ModelProto.decode(await readFile(modelPath('token_tagger'))).graph!;
+    const raw = graph.initializer!.find((t) => t.name === 'embedding')!.rawData!;
+    const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+    table = Float32Array.from({ length: vocab * dim }, (_, k) => view.getFloat32(k * 4, true));
+  });
+  afterAll(async () => {
+    await session.release();
+  });
+
+  /** Runs a batch whose rows are [id, mask] pairs of equal length. */
+  const run = async (rows: readonly (readonly [number, number])[][]): Promise<{ tags: Tensor; pooled: Tensor }> => {
+    const n = rows.length;
+    const s = rows[0]!.length;
+    const ids = BigInt64Array.from(rows.flat(), ([id]) => BigInt(id));
+    const mask = BigInt64Array.from(rows.flat(), ([, m]) => BigInt(m));
+    const out = await session.run({
+      input_ids: new Tensor('int64', ids, [n, s]),
+      attention_mask: new Tensor('int64', mask, [n, s]),
+    });
+    return { tags: out.tags as Tensor, pooled: out.pooled as Tensor };
+  };
+
+  /** The same computation in plain JS (float64 sums). */
+  const expected = (row: readonly (readonly [number, number])[]): { tags: number[]; pooled: number[] } => {
+    const tags = row.flatMap(([id, m]) => Array.from({ length: dim }, (_, d) => table[id * dim + d]! * m));
+    const count = row.reduce((acc, [, m]) => acc + m, 0);
+    const pooled = Array.from({ length: dim }, (_, d) =>
+      row.reduce((acc, _pos, p) => acc + tags[p * dim + d]!, 0) / Math.max(count, 1),
+    );
+    return { tags, pooled };
+  };
+
+  const pad = (row: readonly (readonly [number, number])[], s: number): [number, number][] => [
+    ...row.map(([id, m]) => [id, m] as [number, number]),
+    ...Array.from({ length: s - row.length }, () => [0, 0] as [number, number]),
+  ];
+
+  const rowA: [number, number][] = [[17, 1], [999, 1], [0, 1], [512, 1], [3, 1]];
+  const rowB: [number, number][] = [[42, 1], [7, 1], [42, 1], [100, 0], [101, 0]];
+  const rowC: [number, number][] = [[5, 0], [6, 0], [7, 0], [8, 0], [9, 0]];
+
+  it('gives masked embeddings and their masked mean, as computed in plain JS', async () => {
+    const { tags, pooled } = await run([rowA, rowB, rowC]);
+    expect(tags.dims).toEqual([3, 5, dim]);
+    expect(pooled.dims).toEqual([3, dim]);
+    const tagData = tags.data as Float32Array;
+    const pooledData = pooled.data as Float32Array;
+    for (const [r, row] of [rowA, rowB, rowC].entries()) {
+      const want = expected(row);
+      // A Gather times a 0/1 mask is exact in float32.
+      expect([...tagData.subarray(r * 5 * dim, (r + 1) * 5 * dim)]).toEqual(want.tags.map(Math.fround));
+      for (let d = 0; d < dim; d++) expect(pooledData[r * dim + d]).toBeCloseTo(want.pooled[d]!, 5);
+    }
+    // An all-padding row pools to 0, not NaN.
+    expect([...pooledData.subarray(2 * dim)]).toEqual(new Array(dim).fill(0));
+  });
+
+  it('gives the same pooled values and real-position tags whatever the padding', async () => {
+    const ragged: [number, number][][] = [rowA.slice(0, 2), rowB.slice(0, 3), rowA, [[250, 1]]];
+    const alone = await Promise.all(ragged.map((row) => run([row])));
+    for (const s of [5, 6, 9, 33]) {
+      const { tags, pooled } = await run(ragged.map((row) => pad(row, s)));
+      for (const [r, row] of ragged.entries()) {
+        const one = alone[r]!;
+        const realTags = (tags.data as Float32Array).subarray(r * s * dim, (r * s + row.length) * dim);
+        expect([...realTags], `row ${r}, S=${s}`).toEqual([...(one.tags.data as Float32Array)]);
+        const padTags = (tags.data as Float32Array).subarray((r * s + row.length) * dim, (r + 1) * s * dim);
+        expect(padTags.every((v) => v === 0), `row ${r}, S=${s}`).toBe(true);
+        const rowPooled = (pooled.data as Float32Array).subarray(r * dim, (r + 1) * dim);
+        expect([...rowPooled], `row ${r}, S=${s}`).toEqual([...(one.pooled.data as Float32Array)]);
+      }
+    }
   });
 });

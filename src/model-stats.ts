@@ -1,0 +1,72 @@
+/**
+ * The batcher's statistics, decoded from the one Float64Array native/batch_model.cc
+ * JS_stats() fills, so reading them costs one native call.
+ */
+
+/** Upper bounds (µs) of the time histograms' buckets (kTimeBucketsUs in native/batch_stats.h); then +Inf. */
+export const TIME_BUCKETS_US: readonly number[] = [
+  10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000,
+];
+
+export interface Histogram {
+  /** Sum of all observations, in µs. */
+  readonly sum: number;
+  readonly count: number;
+  /** Cumulative counts per upper bound (µs), Prometheus-style; the last bound is Infinity. */
+  readonly buckets: ReadonlyArray<{ readonly le: number; readonly count: number }>;
+}
+
+export interface ModelStats {
+  /** Requests admitted to the queue. */
+  readonly requests: number;
+  /** Requests answered with outputs. */
+  readonly completed: number;
+  /** Model executions (batches run). Average batch size = rows / batches. */
+  readonly batches: number;
+  /** Samples (batch rows) run. */
+  readonly rows: number;
+  /** Requests waiting in the queue now. */
+  readonly pending: number;
+  /** Requests in batches being run now. */
+  readonly executing: number;
+  readonly maxBatchSize: number;
+  readonly maxQueueDelayUs: number;
+  /** The queue delay the load-aware mode chose last (latencyTargetUs), in µs. */
+  readonly adaptiveDelayUs: number;
+  /** Requests that ended without outputs, by reason. */
+  readonly rejected: { readonly queueFull: number; readonly timeout: number; readonly cancelled: number; readonly closed: number; readonly failed: number };
+  /** Executions by batch size in rows: batchSizes[n] batches had n rows. */
+  readonly batchSizes: readonly number[];
+  /** Per request: from enqueue to the start of its batch. */
+  readonly queueUs: Histogram;
+  /** Per batch: input staging, run and output fetch. */
+  readonly computeUs: Histogram;
+  /** Per request: from enqueue to its outputs being ready (before the hop to JS). */
+  readonly requestUs: Histogram;
+  /** Per timed-out request: how late after its deadline the batcher ended it. */
+  readonly timeoutLatenessUs: Histogram;
+}
+
+export function decodeStats(a: Float64Array): ModelStats {
+  let p = 0;
+  const next = () => a[p++]!;
+  const requests = next(), completed = next(), batches = next(), rows = next(), pending = next(), executing = next();
+  const maxBatchSize = next(), maxQueueDelayUs = next(), adaptiveDelayUs = next();
+  const rejected = { queueFull: next(), timeout: next(), cancelled: next(), closed: next(), failed: next() };
+  const nSizes = next();
+  const batchSizes = Array.from(a.subarray(p, p + nSizes));
+  p += nSizes;
+  const nBuckets = next();
+  const hist = (): Histogram => {
+    const sum = next(), count = next();
+    const buckets: Array<{ le: number; count: number }> = [];
+    let acc = 0;
+    for (let i = 0; i < nBuckets; i++) {
+      acc += next();
+      buckets.push({ le: i < TIME_BUCKETS_US.length ? TIME_BUCKETS_US[i]! : Infinity, count: acc });
+    }
+    return { sum, count, buckets };
+  };
+  const queueUs = hist(), computeUs = hist(), requestUs = hist(), timeoutLatenessUs = hist();
+  return { requests, completed, batches, rows, pending, executing, maxBatchSize, maxQueueDelayUs, adaptiveDelayUs, rejected, batchSizes, queueUs, computeUs, requestUs, timeoutLatenessUs };
+}
