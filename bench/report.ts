@@ -83,7 +83,7 @@ export function groupFigures(g: LatencyGroupResult): GroupFigures {
 }
 
 /** Significant figures that suit both 0.4 µs and 21000 µs. */
-function num(v: number): string {
+export function num(v: number): string {
   if (!Number.isFinite(v)) return 'n/a';
   const a = Math.abs(v);
   if (a >= 1000) return v.toFixed(0);
@@ -92,7 +92,7 @@ function num(v: number): string {
   return v.toFixed(2);
 }
 
-const cell = (s: Spread | undefined) => (s ? `${num(s.median)} (${num(s.min)}–${num(s.max)})` : '—');
+export const cell = (s: Spread | undefined) => (s ? `${num(s.median)} (${num(s.min)}–${num(s.max)})` : '—');
 function ratio(a: Spread | undefined, b: Spread | undefined): string {
   if (!a || !b) return '—';
   const r = a.median / b.median;

@@ -1,0 +1,155 @@
+/**
+ * `npm run bench:batching`: throughput and latency under closed-loop load, ortex's dynamic
+ * batcher against batch-1 calls of an ortex session and of onnxruntime-node (issue 3).
+ *
+ *   node dist/bench/batching.js [--repeats=3] [--quick] [--only=ctr_mlp]
+ *
+ * Runs every trial of bench/batching-trials.ts in a fresh process, `repeats` times. Within a
+ * repeat the runners of a group run back to back, in an order rotated each repeat. Writes
+ * bench/out/batching.json and bench/out/batching.md, and prints the Markdown.
+ *
+ * A runner the build does not have yet (the batcher before createModel() is exported) is
+ * reported as "not run" and skipped for the rest of the invocation; a trial that fails twice
+ * is reported as "not run" with its error, and the others go on.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { resolve } from 'node:path';
+import { DLRM } from '../models/dlrm.js';
+import { type BatchingGroupResult, batchingMarkdown, batchingRows } from './batching-report.js';
+import type { ClosedLoopResult } from './batching-trial.js';
+import {
+  BATCHING_GROUPS,
+  BATCHING_MODELS,
+  EXIT_RUNNER_MISSING,
+  type BatchingGroup,
+  type BatchingTrial,
+  batchingLabel,
+  batchingTrial,
+  runnersAt,
+} from './batching-trials.js';
+import { ROOT, codeState, lastJsonLine, log, machineInfo, rotated, sleep } from './harness.js';
+
+const TRIAL_JS = resolve(ROOT, 'dist/bench/batching-trial.js');
+const TRIAL_TIMEOUT_MS = 60_000;
+
+interface Args {
+  repeats: number;
+  quick: boolean;
+  only?: string;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { repeats: 3, quick: false };
+  for (const a of argv) {
+    const [key, value] = a.split('=', 2) as [string, string | undefined];
+    if (key === '--repeats' && value && /^[1-9]\d*$/.test(value)) args.repeats = Number(value);
+    else if (key === '--quick') args.quick = true;
+    else if (key === '--only' && value) args.only = value;
+    else throw new TypeError(`Expected --repeats=N, --quick or --only=<model> but received '${a}'`);
+  }
+  return args;
+}
+
+/** Generates missing models, and checks that the dlrm spec still matches the generator. */
+function preflight(groups: readonly BatchingGroup[]): void {
+  const dims = Object.fromEntries(BATCHING_MODELS.dlrm.inputs.map((i) => [i.name, i.dims[1]]));
+  if (dims.dense !== DLRM.denseFeatures || dims.sparse !== DLRM.sparseFeatures || DLRM.tableRows < 1000) {
+    throw new Error(`bench: BATCHING_MODELS.dlrm (dense ${dims.dense}, sparse ${dims.sparse}) no longer matches models/dlrm.ts; update bench/batching-trials.ts`);
+  }
+  if (groups.some((g) => !existsSync(resolve(ROOT, g.model.path)))) {
+    log('bench: generating models into models/out/ ...');
+    const r = spawnSync(process.execPath, [resolve(ROOT, 'dist/models/generate.js')], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+    if (r.status !== 0) throw new Error('bench: `node dist/models/generate.js` failed; run `npm run build` first');
+  }
+}
+
+type Outcome = { ok: true; result: ClosedLoopResult } | { ok: false; missing: boolean; reason: string };
+
+function runOnce(trial: BatchingTrial): Outcome {
+  const r = spawnSync(process.execPath, [TRIAL_JS, JSON.stringify(trial)], { encoding: 'utf8', cwd: ROOT, timeout: TRIAL_TIMEOUT_MS });
+  if (r.status === 0) return { ok: true, result: lastJsonLine(r.stdout) as ClosedLoopResult };
+  const firstLine = r.stderr.trim().split('\n').find((l) => l.trim().length > 0) ?? '';
+  const reason = r.signal ? `killed by ${r.signal}${r.error ? ` (${r.error.message})` : ''}` : `exit ${r.status}: ${firstLine}`;
+  return { ok: false, missing: r.status === EXIT_RUNNER_MISSING, reason };
+}
+
+/** A failed trial is retried once after a pause: on a shared checkout the addon may be mid-rebuild. */
+function runTrial(trial: BatchingTrial): Outcome {
+  const first = runOnce(trial);
+  if (first.ok || first.missing) return first;
+  log(`bench: ${batchingLabel(trial)} ${trial.runner.id} failed (${first.reason}); retrying in 5 s`);
+  sleep(5_000);
+  return runOnce(trial);
+}
+
+function describe(r: ClosedLoopResult): string {
+  const lat = r.latency ? `p50 ${r.latency.p50_us.toFixed(0)} µs, p99 ${r.latency.p99_us.toFixed(0)} µs` : 'no latency samples';
+  const batch = r.batcher ? `, avg batch ${r.batcher.avgBatchSize.toFixed(1)}` : '';
+  const errors = r.errors + r.wrongShape > 0 ? `, ${r.errors} errors, ${r.wrongShape} wrong shapes (${r.firstError ?? ''})` : '';
+  return `${r.samplesPerSec.toFixed(0)} samples/s, ${lat}${batch}, ${r.cpuCores.toFixed(2)} cores${errors}`;
+}
+
+function main(): void {
+  const args = parseArgs(process.argv.slice(2));
+  const started = Date.now();
+  const loadAvgStart = loadavg();
+  const code = codeState();
+  const groups = BATCHING_GROUPS.filter((g) => !args.only || g.model.name === args.only).map((g) =>
+    args.quick ? { ...g, warmupMs: 200, durationMs: 600 } : g,
+  );
+  if (groups.length === 0) throw new RangeError(`Expected --only to name one of ${Object.keys(BATCHING_MODELS).join(', ')} but received '${args.only}'`);
+  preflight(groups);
+  const repeats = args.quick ? 1 : args.repeats;
+
+  const results: BatchingGroupResult[] = groups.map((g) => ({
+    label: batchingLabel(g),
+    model: g.model.name,
+    concurrency: g.concurrency,
+    warmupMs: g.warmupMs,
+    durationMs: g.durationMs,
+    runners: runnersAt(g.concurrency),
+    repeats: {},
+    missing: {},
+  }));
+  /** Runners this build does not have, with the reason, so they are not spawned again. */
+  const absent = new Map<string, string>();
+  let ortexOrt = 'unknown';
+
+  for (let rep = 0; rep < repeats; rep++) {
+    groups.forEach((g, gi) => {
+      const res = results[gi]!;
+      for (const runner of rotated(res.runners, rep + gi)) {
+        const tag = `bench: [${rep + 1}/${repeats}] ${res.label} ${runner.id}`;
+        const known = absent.get(runner.id);
+        if (known) {
+          res.missing[runner.id] = known;
+          continue;
+        }
+        const out = runTrial(batchingTrial(g, runner));
+        if (!out.ok) {
+          res.missing[runner.id] = out.reason;
+          if (out.missing) absent.set(runner.id, out.reason);
+          log(`${tag}: not run (${out.reason})`);
+          continue;
+        }
+        (res.repeats[runner.id] ??= []).push(out.result);
+        if (runner.kind !== 'ort-node') ortexOrt = out.result.ortVersion;
+        log(`${tag}: ${describe(out.result)}`);
+      }
+    });
+  }
+
+  const info = machineInfo({ started, loadAvgStart, repeats, ortexOrt, code });
+  const rows = results.flatMap(batchingRows);
+  const md = batchingMarkdown(info, rows, results);
+  const outDir = resolve(ROOT, 'bench/out');
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(resolve(outDir, 'batching.json'), `${JSON.stringify({ info, groups: results, rows }, null, 2)}\n`);
+  writeFileSync(resolve(outDir, 'batching.md'), md);
+  process.stdout.write(md);
+  log(`bench: wrote ${resolve(outDir, 'batching.json')} and batching.md in ${info.seconds.toFixed(0)} s`);
+}
+
+main();
