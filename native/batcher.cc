@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <mutex>
 #include <system_error>
 
@@ -97,6 +99,30 @@ void CopyBlock(unsigned char* dst, const int64_t* bd, const unsigned char* src, 
   }
 }
 
+// How long an idle batcher thread spins before parking (ORTEX_BATCH_SPIN_US, default 20).
+int64_t SpinNs() {
+  static const int64_t ns = [] {
+    const char* v = std::getenv("ORTEX_BATCH_SPIN_US");
+    return (v ? std::max(0, std::atoi(v)) : 20) * int64_t{1000};
+  }();
+  return ns;
+}
+
+// Spins until `ready()` or the spin budget runs out; true if ready.
+template <typename F>
+bool SpinUntil(F ready) {
+  const int64_t budget = SpinNs();
+  if (budget <= 0) return false;
+  const int64_t until = NowNs() + budget;
+  do {
+    for (int i = 0; i < 16; i++) {
+      if (ready()) return true;
+      ORTEX_BATCHER_RELAX();
+    }
+  } while (NowNs() < until);
+  return ready();
+}
+
 void FillPattern(unsigned char* dst, size_t bytes, const std::vector<unsigned char>& pattern) {
   const bool zero = std::all_of(pattern.begin(), pattern.end(), [](unsigned char b) { return b == 0; });
   if (zero || pattern.empty()) {
@@ -171,6 +197,9 @@ class Batcher::Scheduler {
       }
       int64_t timeout = -1;
       if (wake_at >= 0) timeout = std::max<int64_t>(0, wake_at - NowNs());
+      // Nothing pending: spin a little before parking, so a caller sending requests one
+      // after another finds the scheduler awake (a futex wake costs tens of µs on a VM).
+      if (timeout < 0 && pending_ == 0 && SpinUntil([this] { return !b_->queue_.Empty(); })) continue;
       if (timeout != 0) b_->scheduler_parker_.Park(timeout);
     }
   }
@@ -396,7 +425,10 @@ class Batcher::Scheduler {
       a = std::max(a, ia);
       s = std::max(s, is);
     }
-    const double lambda = gap_ns_ > 0 ? 1.0 / gap_ns_ : 0.0;  // requests per ns
+    // Arrival rate over the last `target` ns: requests per ns, not counting the oldest one
+    // in the window (n arrivals span n - 1 gaps). One arrival in the window: nothing to wait for.
+    while (!arrivals_.empty() && arrivals_.front() < last_arrival_ns_ - target) arrivals_.pop_front();
+    const double lambda = arrivals_.size() > 1 ? static_cast<double>(arrivals_.size() - 1) / static_cast<double>(target) : 0.0;
     const double rows_per_req = std::max(1.0, rows_per_req_);
     const double slack = static_cast<double>(target) - static_cast<double>(waited) - (a + s * static_cast<double>(rows));
     double wait = 0;
@@ -413,11 +445,10 @@ class Batcher::Scheduler {
   }
 
   void ObserveArrival(const Request* r) {
-    if (last_arrival_ns_ > 0) {
-      const double gap = static_cast<double>(std::max<int64_t>(0, r->enqueue_ns - last_arrival_ns_));
-      gap_ns_ = gap_ns_ <= 0 ? gap : gap_ns_ * 0.9 + gap * 0.1;
-    }
+    if (b_->config_.latency_target_us <= 0) return;
     last_arrival_ns_ = std::max(last_arrival_ns_, r->enqueue_ns);
+    arrivals_.push_back(r->enqueue_ns);
+    if (arrivals_.size() > kMaxArrivals) arrivals_.pop_front();
     rows_per_req_ = rows_per_req_ <= 0 ? static_cast<double>(r->rows) : rows_per_req_ * 0.9 + static_cast<double>(r->rows) * 0.1;
   }
 
@@ -476,8 +507,10 @@ class Batcher::Scheduler {
   std::vector<Request*> ended_;
   int64_t seen_cancels_ = 0;
   int64_t flush_ = 0;  // requests still to send without delay after a hold was released
+  // Load-aware delay only: arrival times within the last latency target, newest last.
+  static constexpr size_t kMaxArrivals = 65536;
+  std::deque<int64_t> arrivals_;
   int64_t last_arrival_ns_ = 0;
-  double gap_ns_ = 0;
   double rows_per_req_ = 0;
 };
 
@@ -625,7 +658,7 @@ void Batcher::InstanceLoop(Instance* inst) {
   for (;;) {
     if (!inst->busy.load(std::memory_order_acquire)) {
       if (stop_.load(std::memory_order_acquire)) return;
-      inst->parker.Park(-1);
+      if (!SpinUntil([inst] { return inst->busy.load(std::memory_order_acquire); })) inst->parker.Park(-1);
       continue;
     }
     RunBatch(inst, inst->batch);
