@@ -72,9 +72,10 @@ class ModelClient : public Client {
     if (outstanding_++ == 0 && alive_) napi_ref_threadsafe_function(env_, tsfn_);
   }
 
-  // JS thread, from ~BatchModel: the env no longer uses this client. Drops the BatchModel's
-  // reference; the client lives on while any of its requests are still in a batcher.
-  void Detach() {
+  // JS thread: no more completions will come (the model is closed, or this env is done with
+  // it). Releases the TSFN, and with it the strong reference to the JS callback, so the JS
+  // objects can be collected. Idempotent.
+  void Shutdown() {
     bool was_alive;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -86,6 +87,12 @@ class ModelClient : public Client {
       napi_release_threadsafe_function(tsfn_, napi_tsfn_abort);
       if (on_detach_) on_detach_();
     }
+  }
+
+  // JS thread, from ~BatchModel: drops the BatchModel's reference; the client lives on while
+  // any of its requests are still in a batcher.
+  void Detach() {
+    Shutdown();
     Unref(1);
   }
 
@@ -657,6 +664,7 @@ Napi::Value BatchModel::JS_join(const Napi::CallbackInfo& info) {
       }
     }
     batcher_.reset();
+    client_->Shutdown();
   }
   return env.Undefined();
 }

@@ -26,6 +26,8 @@ interface LeakReport {
   samples: Sample[];
   wrongOutputs?: number;
   sessions?: number;
+  models?: number;
+  requests?: number;
   runs?: number;
   runSync?: number;
   run?: number;
@@ -43,7 +45,7 @@ function describeReport(r: LeakReport): string {
   return [`${r.phase}: after warm-up (${r.warmAt}) ${mib(r.warmRssBytes)}, final ${mib(r.finalRssBytes)}${r.aborted ? ', ABORTED at the 1 GiB ceiling' : ''}`, ...rows].join('\n');
 }
 
-function leakCheck(phase: 'sessions' | 'runs' | 'outputs' | 'tight-sync'): Promise<LeakReport> {
+function leakCheck(phase: 'sessions' | 'runs' | 'outputs' | 'tight-sync' | 'models' | 'batched'): Promise<LeakReport> {
   return new Promise((resolve, reject) => {
     execFile(process.execPath, ['--expose-gc', SCRIPT, phase, MODELS], { timeout: 55_000, maxBuffer: 16 * MiB }, (err, stdout, stderr) => {
       if (err) reject(new Error(`leak-check.mjs ${phase} failed (${err.message}); stderr:\n${stderr}`));
@@ -100,5 +102,26 @@ describe('output tensors', () => {
     expect(r.aborted, report).toBe(false);
     expect(r.wrongOutputs).toBe(0);
     expect(r.peakRssBytes! - r.warmRssBytes, report).toBeLessThan(768 * MiB);
+  });
+});
+
+describe('createModel() and Model#close()', () => {
+  it('keep RSS within 10 % over 300 batched models (2 instances each) created, fed and closed', async () => {
+    const r = await leakCheck('models');
+    const report = describeReport(r);
+    expect(r.aborted, report).toBe(false);
+    expect(r.models).toBe(400);
+    expect(r.wrongOutputs).toBe(0);
+    expect(r.finalRssBytes, report).toBeLessThanOrEqual(r.warmRssBytes * 1.1);
+  });
+});
+
+describe('Model#infer()', () => {
+  it('keeps RSS within 10 % over 200,000 batched requests with 256 in flight (after 100,000 of warm-up)', async () => {
+    const r = await leakCheck('batched');
+    const report = describeReport(r);
+    expect(r.aborted, report).toBe(false);
+    expect({ requests: r.requests, wrongOutputs: r.wrongOutputs }).toEqual({ requests: 300_000, wrongOutputs: 0 });
+    expect(r.finalRssBytes, report).toBeLessThanOrEqual(r.warmRssBytes * 1.1);
   });
 });
