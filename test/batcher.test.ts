@@ -160,9 +160,9 @@ describe('Model batch formation (batch_probe)', () => {
   });
 });
 
-describe('Model with ragged inputs (token_tagger)', () => {
+describe('Model with ragged inputs (token_tagger, 20,000 requests of lengths 1-12, 4 instances)', () => {
   const rng = new Prng(11);
-  const requests = Array.from({ length: 2000 }, () => {
+  const requests = Array.from({ length: 20_000 }, () => {
     const len = 1 + Math.floor(rng.next() * 12);
     const ids = BigInt64Array.from({ length: len }, () => BigInt(Math.floor(rng.next() * 1000)));
     return { len, ids, mask: new BigInt64Array(len).fill(1n) };
@@ -188,7 +188,7 @@ describe('Model with ragged inputs (token_tagger)', () => {
   }
 
   it('groups requests by shape when no padding is configured', async () => {
-    const m = await createModel(TAGGER, { maxBatchSize: 32, maxQueueDelayUs: 500, instances: 2, ...ONE_THREAD });
+    const m = await createModel(TAGGER, { maxBatchSize: 32, maxQueueDelayUs: 500, instances: 4, ...ONE_THREAD });
     await checkAll(m);
     const s = m.stats();
     expect(s.completed).toBe(requests.length);
@@ -198,7 +198,7 @@ describe('Model with ragged inputs (token_tagger)', () => {
 
   it('pads to the longest request (mask padded with zeros) and cuts each response back to its own length', async () => {
     const m = await createModel(TAGGER, {
-      maxBatchSize: 32, maxQueueDelayUs: 500, instances: 2, ...ONE_THREAD,
+      maxBatchSize: 32, maxQueueDelayUs: 500, instances: 4, ...ONE_THREAD,
       padding: { input_ids: { dims: ['S'], value: 0 }, attention_mask: { dims: [1], value: 0 } },
     });
     await checkAll(m);
