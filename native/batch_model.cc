@@ -1,6 +1,7 @@
 #include "batch_model.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -28,10 +29,14 @@ namespace ortex {
 // live TSFN or dropped, never sent to a freed one.
 class ModelClient : public Client {
  public:
-  ModelClient(Napi::Env env, Napi::Function on_complete) : env_(env) {
+  // `wrapper`: the BatchModel's JS object, whose `onComplete` property is the callback. It is
+  // held weakly while nothing is outstanding, so a model dropped without close() can be
+  // collected (its finalizer stops the batcher), and strongly while completions are due.
+  ModelClient(Napi::Env env, Napi::Object wrapper) : env_(env) {
+    NAPI_THROW_IF_FAILED_VOID(env, napi_create_reference(env, wrapper, 0, &self_));
     napi_value name;
     napi_create_string_utf8(env, "ortex:batch", NAPI_AUTO_LENGTH, &name);
-    NAPI_THROW_IF_FAILED_VOID(env, napi_create_threadsafe_function(env, on_complete, nullptr, name, 0, 1, nullptr,
+    NAPI_THROW_IF_FAILED_VOID(env, napi_create_threadsafe_function(env, nullptr, nullptr, name, 0, 1, nullptr,
                                                                    nullptr, this, CallJs, &tsfn_));
     napi_unref_threadsafe_function(env, tsfn_);
     // Registered after the TSFN, so it runs before Node-API's teardown of the TSFN.
@@ -69,7 +74,10 @@ class ModelClient : public Client {
   // JS thread: a request (or a close) is now outstanding; keeps the event loop alive.
   void Begin(bool request) {
     if (request) refs_.fetch_add(1, std::memory_order_relaxed);
-    if (outstanding_++ == 0 && alive_) napi_ref_threadsafe_function(env_, tsfn_);
+    if (outstanding_++ == 0 && alive_) {
+      napi_ref_threadsafe_function(env_, tsfn_);
+      napi_reference_ref(env_, self_, nullptr);
+    }
   }
 
   // JS thread: no more completions will come (the model is closed, or this env is done with
@@ -85,6 +93,8 @@ class ModelClient : public Client {
     if (was_alive) {
       napi_remove_env_cleanup_hook(env_, TeardownHook, this);
       napi_release_threadsafe_function(tsfn_, napi_tsfn_abort);
+      napi_delete_reference(env_, self_);
+      self_ = nullptr;
       if (on_detach_) on_detach_();
     }
   }
@@ -133,7 +143,12 @@ class ModelClient : public Client {
     {
       Napi::HandleScope scope(env);
       try {
-        self->Complete(Napi::Env(env), Napi::Function(env, js_cb), c);
+        napi_value wrapper = nullptr;
+        if (self->self_) napi_get_reference_value(env, self->self_, &wrapper);
+        if (wrapper) {
+          Napi::Value fn = Napi::Object(env, wrapper).Get("onComplete");
+          if (fn.IsFunction()) self->Complete(Napi::Env(env), fn.As<Napi::Function>(), c);
+        }
       } catch (...) {
         // JS can no longer run (a worker being terminated) or out of memory: the promises
         // cannot be settled, and no exception may leave this C callback.
@@ -143,8 +158,13 @@ class ModelClient : public Client {
     const size_t done = c->requests.size() + (c->closed ? 1 : 0);
     const int64_t n = static_cast<int64_t>(c->requests.size());
     delete c;
-    self->outstanding_ -= std::min(done, self->outstanding_);
-    if (self->outstanding_ == 0 && self->alive_) napi_unref_threadsafe_function(env, self->tsfn_);
+    if (done > 0 && self->outstanding_ > 0) {
+      self->outstanding_ -= std::min(done, self->outstanding_);
+      if (self->outstanding_ == 0 && self->alive_) {
+        napi_unref_threadsafe_function(env, self->tsfn_);
+        napi_reference_unref(env, self->self_, nullptr);
+      }
+    }
     self->Unref(n);
   }
 
@@ -178,6 +198,10 @@ class ModelClient : public Client {
   // copy; when a batch served several envs, each of the others gets its own copy.
   static Napi::Array OutputsToJs(Napi::Env env, std::shared_ptr<BatchResult>& result) {
     const bool sole = result.use_count() == 1;
+    // use_count() is a relaxed load. Seeing 1 means every other env's completion has dropped
+    // its reference (an acq_rel decrement) after copying these outputs on its own thread; the
+    // fence orders those copies before this thread takes the values and later frees them.
+    if (sole) std::atomic_thread_fence(std::memory_order_acquire);
     Napi::Array arr = Napi::Array::New(env, result->outputs.size());
     std::vector<int64_t> dims;
     for (size_t i = 0; i < result->outputs.size(); i++) {
@@ -239,6 +263,7 @@ class ModelClient : public Client {
   ~ModelClient() override = default;
 
   Napi::Env env_;
+  napi_ref self_ = nullptr;  // the BatchModel's JS object; see the constructor
   napi_threadsafe_function tsfn_ = nullptr;
   std::mutex mu_;
   bool alive_ = true;
@@ -371,7 +396,9 @@ Napi::Function BatchModel::Init(Napi::Env env) {
 BatchModel::BatchModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BatchModel>(info) {
   Napi::Env env = info.Env();
   REQUIRE_ARG(info, 0, IsFunction, "an onComplete function");
-  client_ = new ModelClient(env, info[0].As<Napi::Function>());
+  Napi::Object self = info.This().As<Napi::Object>();
+  self.DefineProperty(Napi::PropertyDescriptor::Value("onComplete", info[0], napi_default));
+  client_ = new ModelClient(env, self);
 }
 
 BatchModel::~BatchModel() {

@@ -191,10 +191,13 @@ class Batcher::Scheduler {
       FlushEnded();
       if (closing && pending_ == 0 && b_->queued_.load(std::memory_order_seq_cst) == 0 && AllIdle()) break;
       if (!heap_.empty() && (wake_at < 0 || heap_[0]->deadline_ns < wake_at)) wake_at = heap_[0]->deadline_ns;
-      if (!b_->queue_.Empty()) {  // a push in progress, or more arrived: look again
-        ORTEX_BATCHER_RELAX();
+      if (!b_->queue_.Empty()) {
+        // More arrived, or a producer is between its two steps of a push: look again, and
+        // yield the core after a while in case that producer is waiting for it.
+        if (++retries_ > 64) std::this_thread::yield(); else ORTEX_BATCHER_RELAX();
         continue;
       }
+      retries_ = 0;
       int64_t timeout = -1;
       if (wake_at >= 0) timeout = std::max<int64_t>(0, wake_at - NowNs());
       // Nothing pending: spin a little before parking, so a caller sending requests one
@@ -507,6 +510,7 @@ class Batcher::Scheduler {
   std::vector<Request*> ended_;
   int64_t seen_cancels_ = 0;
   int64_t flush_ = 0;  // requests still to send without delay after a hold was released
+  int retries_ = 0;    // consecutive looks at a queue that was not empty yet gave nothing
   // Load-aware delay only: arrival times within the last latency target, newest last.
   static constexpr size_t kMaxArrivals = 65536;
   std::deque<int64_t> arrivals_;

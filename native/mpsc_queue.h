@@ -13,7 +13,7 @@
 //
 // Memory-ordering argument.
 //   Push(n):  n->next = null                      (relaxed: n is not yet shared)
-//             prev = head_.exchange(n, acq_rel)   (A)
+//             prev = head_.exchange(n, seq_cst)   (A)
 //             prev->next.store(n, release)        (B)
 //   Pop():    next = tail->next.load(acquire)     (C)
 //   1. Everything a producer wrote into its request before Push (input bytes, dims,
