@@ -4,6 +4,7 @@
 #include "addon_data.h"
 #include "batch_model.h"
 #include "common.h"
+#include "hash.h"
 #include "io_binding.h"
 #include "run_options.h"
 #include "session.h"
@@ -30,6 +31,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("RunOptions", ortex::RunOptions::Init(env));
   exports.Set("IoBinding", ortex::IoBinding::Init(env));
   exports.Set("BatchModel", ortex::BatchModel::Init(env));
+  exports.Set("hashParts", Napi::Function::New(env, ortex::JS_hashParts));
   exports.Set("availableProviders", Napi::Function::New(env, AvailableProviders));
   exports.Set("ortVersion", Napi::String::New(env, OrtGetApiBase()->GetVersionString()));
   exports.Set("ortApiVersion", Napi::Number::New(env, ORT_API_VERSION));

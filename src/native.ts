@@ -81,6 +81,9 @@ export interface NativeBatchModel {
   share(): number;
 }
 
+/** What hashParts() takes: a string, bytes (read in place) or a list of those. */
+export type HashPart = string | ArrayBufferView | ArrayBuffer | readonly HashPart[];
+
 export type BatchCompletion = (meta: Float64Array, outputs: unknown[] | null, errors: Array<[string, string] | undefined> | null, closed: boolean) => void;
 
 export interface NativeAddon {
@@ -88,6 +91,8 @@ export interface NativeAddon {
   Session: new () => NativeSession;
   RunOptions: new (options?: object) => NativeRunOptions;
   IoBinding: new (session: NativeSession) => NativeIoBinding;
+  /** 64-bit hash of the parts (native/hash.h): strings as UTF-8, buffers read in place, arrays as lists of parts. */
+  hashParts(seed: string, ...parts: HashPart[]): bigint;
   availableProviders(): string[];
   ortVersion: string;
   ortApiVersion: number;
