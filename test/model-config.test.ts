@@ -8,7 +8,9 @@ import {
   parseModelConfig,
   readModelConfig,
   toModelOptions,
+  validateModelOptions,
 } from '../src/repository/model-config.js';
+import { type ModelOptions, normalizeModelOptions } from '../src/model-options.js';
 import { normalizeSessionOptions } from '../src/session-options.js';
 
 /** A click-through-rate ranking model's configuration as a Triton user writes it. */
@@ -449,6 +451,32 @@ describe('toModelOptions()', () => {
     });
     expect(n.executionProviders.map((p) => p.name)).toEqual(['tensorrt', 'cuda', 'openvino', 'cpu']);
     expect(n.executionProviders[0]!.options).toContainEqual(['trt_fp16_enable', '1']);
+  });
+
+  it("gives createModel's own options, which its validation (normalizeModelOptions) accepts as they are", () => {
+    const config = parseModelConfig(CTR_PBTXT, { file: 'ctr/config.pbtxt', modelName: 'ctr' });
+    const options: ModelOptions = toModelOptions(config);
+    const n = normalizeModelOptions(options);
+    expect(n.batcher).toEqual({
+      maxBatchSize: 64, maxQueueDelayUs: 500, preferredBatchSizes: [16, 32], instances: 4, maxQueueSize: 1024, priorityLevels: 2, latencyTargetUs: 0,
+    });
+    expect(n.defaultTimeoutUs).toBe(100000);
+    expect(n.defaultPriority).toBe(2);
+    expect(n.session.executionProviders.map((p) => p.name)).toEqual(['tensorrt', 'cuda', 'openvino', 'cpu']);
+    expect(validateModelOptions(config, options)).toBe(options);
+    expect(normalizeModelOptions(toModelOptions(defaultModelConfig('m'))).batcher.maxBatchSize).toBe(0);
+  });
+
+  it("refuses, naming the file and the configuration field, a value the format allows but createModel does not", () => {
+    const config = parseModelConfig('max_batch_size: 8 instance_group [ { count: 200 }, { count: 100 } ]', { file: 'repo/m/config.pbtxt', modelName: 'm' });
+    let err: { code?: string; message: string } | undefined;
+    try {
+      validateModelOptions(config, toModelOptions(config));
+    } catch (e) {
+      err = e as typeof err;
+    }
+    expect(err?.code).toBe('ERR_MODEL_CONFIG');
+    expect(err?.message).toBe('repo/m/config.pbtxt: Expected an integer from 1 to 256 for instance_group[].count (summed) (instances) but received number 300');
   });
 
   it('runs a configuration without instance groups or accelerators on one CPU instance, with Triton defaults', () => {

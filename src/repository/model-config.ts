@@ -25,8 +25,7 @@ import type { ModelConfig } from './model-config-types.js';
 import { parsePbtxt } from './pbtxt.js';
 
 export type * from './model-config-types.js';
-export { toModelOptions } from './model-options.js';
-export type { BatchedModelOptions } from './model-options.js';
+export { toModelOptions, validateModelOptions } from './model-options.js';
 
 const INT32_MAX = 0x7fffffff;
 

@@ -1,39 +1,14 @@
 /**
- * From a model configuration to the options of ortex's batched model: the dynamic batcher's
- * settings and the session options, with Triton's ONNX Runtime backend semantics (its
- * graph levels, thread parameters, execution-accelerator parameters and provider order).
+ * From a model configuration to the options of createModel() (ModelOptions of
+ * src/model-options.ts): the dynamic batcher's settings and the session options, with
+ * Triton's ONNX Runtime backend semantics (its graph levels, thread parameters,
+ * execution-accelerator parameters and provider order).
  */
 
 import { OrtexError } from '../errors.js';
-import type { CUDAOptions, ExecutionProviderConfig, GenericProviderOptions, TensorRTOptions } from '../session-options.js';
+import { type ModelOptions, normalizeModelOptions } from '../model-options.js';
+import type { CUDAOptions, ExecutionProviderConfig, GenericProviderOptions, GraphOptimizationLevel, TensorRTOptions } from '../session-options.js';
 import type { AcceleratorConfig, InstanceGroupConfig, ModelConfig } from './model-config-types.js';
-
-/**
- * Options of the batched model API. Defined here until that API lands; the names are fixed.
- */
-export interface BatchedModelOptions {
-  /** 0: no batch dimension, each request runs alone. */
-  maxBatchSize: number;
-  maxQueueDelayUs: number;
-  preferredBatchSizes: number[];
-  /** Sessions that run batches side by side. */
-  instances: number;
-  /** 0: unbounded. */
-  maxQueueSize: number;
-  /** 0: no timeout. */
-  defaultTimeoutUs: number;
-  /** At least 1: Triton's priority_levels 0 (priorities off) is one level. */
-  priorityLevels: number;
-  /** 1 (highest) to priorityLevels. */
-  defaultPriority: number;
-  /** 0: ONNX Runtime chooses. */
-  intraOpNumThreads: number;
-  interOpNumThreads: number;
-  executionMode: 'sequential' | 'parallel';
-  graphOptimizationLevel: 'disabled' | 'basic' | 'extended' | 'all';
-  /** In order of preference, 'cpu' last. */
-  executionProviders: ExecutionProviderConfig[];
-}
 
 const ACCELERATOR_PATH = 'optimization.execution_accelerators';
 
@@ -131,7 +106,7 @@ function providers(config: ModelConfig, groups: InstanceGroupConfig[]): Executio
   return out;
 }
 
-function graphLevel(level: number): BatchedModelOptions['graphOptimizationLevel'] {
+function graphLevel(level: number): GraphOptimizationLevel {
   // Triton's ONNX Runtime backend reads these three values so; anything else is ORT_ENABLE_ALL.
   if (level === -1) return 'basic';
   if (level === 1) return 'extended';
@@ -140,7 +115,9 @@ function graphLevel(level: number): BatchedModelOptions['graphOptimizationLevel'
 }
 
 /**
- * The batched model's options for a configuration.
+ * The options of createModel() for a configuration. Every batcher field and the thread,
+ * mode, graph-level and provider fields are always set; createModel() validates the result
+ * like any caller's options.
  *
  * Without `dynamic_batching` the queue settings are 0 and there are no preferred sizes: the
  * batcher then waits for nobody, though it may still run requests that are already queued
@@ -152,7 +129,7 @@ function graphLevel(level: number): BatchedModelOptions['graphOptimizationLevel'
  * const options = toModelOptions(await readModelConfig('models/ctr'));
  * // { maxBatchSize: 64, maxQueueDelayUs: 500, preferredBatchSizes: [16, 32], instances: 2, ... }
  */
-export function toModelOptions(config: ModelConfig): BatchedModelOptions {
+export function toModelOptions(config: ModelConfig): ModelOptions {
   const groups: InstanceGroupConfig[] = config.instanceGroups.length > 0 ? config.instanceGroups : [{ kind: 'KIND_AUTO', count: 1, gpus: [] }];
   const instances = groups.reduce((n, g) => n + g.count * (onGpu(config, g) ? Math.max(1, g.gpus.length) : 1), 0);
   const batching = config.dynamicBatching;
@@ -173,4 +150,38 @@ export function toModelOptions(config: ModelConfig): BatchedModelOptions {
     graphOptimizationLevel: graphLevel(config.optimization.graphLevel),
     executionProviders: providers(config, groups),
   };
+}
+
+/** Where each option of toModelOptions() comes from in the configuration, for messages. */
+const CONFIG_FIELDS: Record<string, string> = {
+  maxBatchSize: 'max_batch_size',
+  maxQueueDelayUs: 'dynamic_batching.max_queue_delay_microseconds',
+  preferredBatchSizes: 'dynamic_batching.preferred_batch_size',
+  instances: 'instance_group[].count (summed)',
+  maxQueueSize: 'dynamic_batching.default_queue_policy.max_queue_size',
+  defaultTimeoutUs: 'dynamic_batching.default_queue_policy.default_timeout_microseconds',
+  priorityLevels: 'dynamic_batching.priority_levels',
+  defaultPriority: 'dynamic_batching.default_priority_level',
+  intraOpNumThreads: 'parameters["intra_op_thread_count"]',
+  interOpNumThreads: 'parameters["inter_op_thread_count"]',
+};
+
+/**
+ * Runs options made from a configuration through createModel()'s own validation, so a value
+ * the configuration format allows but ortex does not (e.g. 300 instances) is refused before
+ * anything loads, as an ERR_MODEL_CONFIG naming the file and the configuration field.
+ * @example
+ * const options = validateModelOptions(config, toModelOptions(config));
+ */
+export function validateModelOptions(config: ModelConfig, options: ModelOptions): ModelOptions {
+  try {
+    normalizeModelOptions(options);
+  } catch (err) {
+    let message = (err as Error).message;
+    for (const [key, field] of Object.entries(CONFIG_FIELDS)) {
+      message = message.replace(` for ${key} but`, ` for ${field} (${key}) but`);
+    }
+    throw new OrtexError('ERR_MODEL_CONFIG', `${config.configFile ?? config.name}: ${message}`, { cause: err });
+  }
+  return options;
 }

@@ -1,0 +1,52 @@
+/**
+ * The one place errors become HTTP statuses: an error's `code` from src/errors.ts decides
+ * the status (httpStatusOf); anything without a known code is a 500 and is logged, since it
+ * is a bug in ortex rather than a fault of the request. Also the status lines uWS writes
+ * verbatim ("404 Not Found").
+ */
+
+import { httpStatusOf, isErrorCode } from '../errors.js';
+import type { Logger } from './logger.js';
+
+const REASONS: Record<number, string> = {
+  200: 'OK', 400: 'Bad Request', 404: 'Not Found', 405: 'Method Not Allowed', 409: 'Conflict',
+  413: 'Payload Too Large', 422: 'Unprocessable Entity', 429: 'Too Many Requests', 499: 'Client Closed Request',
+  500: 'Internal Server Error', 501: 'Not Implemented', 503: 'Service Unavailable', 504: 'Gateway Timeout',
+};
+
+const LINES = new Map<number, string>();
+
+/** "200 OK", "503 Service Unavailable", ...: the status line uWS's writeStatus() takes. */
+export function statusLine(status: number): string {
+  let line = LINES.get(status);
+  if (line === undefined) {
+    line = `${status} ${REASONS[status] ?? 'Unknown'}`;
+    LINES.set(status, line);
+  }
+  return line;
+}
+
+/** What an error turns into on the wire. */
+export interface ErrorReply {
+  status: number;
+  /** `{"error": "..."}` */
+  body: string;
+  /** The error's code, when it has a known one. */
+  code: string | undefined;
+}
+
+/**
+ * Maps an error to its status and `{"error": message}` body. Errors without a known code
+ * (bugs) become 500 and are logged with their stack; coded errors that are 500 (a model run
+ * that failed) are logged as warnings. Others (bad requests, queue full, timeouts) are the
+ * normal traffic of a loaded server and are left to metrics.
+ */
+export function errorReply(err: unknown, logger: Logger): ErrorReply {
+  const code = (err as { code?: unknown } | null)?.code;
+  const known = isErrorCode(code);
+  const status = httpStatusOf(err);
+  const message = err instanceof Error ? err.message : String(err);
+  if (!known) logger.error({ err }, `unexpected error answered with 500: ${message}`);
+  else if (status === 500) logger.warn({ code, status }, message);
+  return { status, body: JSON.stringify({ error: message }), code: known ? (code as string) : undefined };
+}

@@ -1,0 +1,102 @@
+/**
+ * One inference request end to end, whatever transport carried it (HTTP here; a WebSocket
+ * transport calls the same function): pick the servable, parse the body, build the feeds,
+ * run the InferHandler chain, encode the response, filling the request's record on the way.
+ *
+ * The InferHandler chain is where layers plug in between the protocol and the model: each
+ * InferMiddleware gets the prepared call and `next`, and may answer without calling it (a
+ * response cache hit), call it and keep the result (a cache miss), or time it (metrics).
+ */
+
+import type { InferOptions } from '../model.js';
+import type { ModelRepository } from '../repository/repository.js';
+import type { Servable } from '../repository/servable.js';
+import type { Tensor } from '../tensor.js';
+import { prepareInfer } from './infer-request.js';
+import { encodeInferResult } from './infer-response.js';
+import { parseInferRequest } from './oip-codec.js';
+import type { EncodedMessage, OipLimits, ParsedInferRequest } from './oip-types.js';
+import type { RequestRecord } from './request-record.js';
+
+/** A prepared model call: everything an InferHandler needs to answer it. */
+export interface InferCall {
+  /** The model version chosen, leased for the duration of the call. */
+  readonly servable: Servable;
+  /** The parsed request; binary input data are views over the request body. */
+  readonly request: ParsedInferRequest;
+  /** Inputs as the model takes them. */
+  readonly feeds: Readonly<Record<string, Tensor>>;
+  /** The outputs the response will carry (the handler may return more). */
+  readonly outputs: readonly string[];
+  /** Priority, queue timeout and the client's abort signal, for Model#infer(). */
+  readonly options: InferOptions;
+  readonly record: RequestRecord;
+}
+
+/** Answers a prepared call with the model's outputs. */
+export type InferHandler = (call: InferCall) => Promise<Record<string, Tensor>>;
+
+/**
+ * A layer around the model call.
+ * @example
+ * // time every model call
+ * const timed: InferMiddleware = async (call, next) => {
+ *   const t0 = performance.now();
+ *   try { return await next(call); } finally { histogram.observe(performance.now() - t0); }
+ * };
+ */
+export type InferMiddleware = (call: InferCall, next: InferHandler) => Promise<Record<string, Tensor>>;
+
+/** The last handler of every chain: the batched model itself. */
+export const callModel: InferHandler = (call) => call.servable.model.infer(call.feeds, call.options);
+
+/** Chains middleware around `last`, the first in the list outermost. */
+export function composeInfer(middleware: readonly InferMiddleware[], last: InferHandler = callModel): InferHandler {
+  return middleware.reduceRight<InferHandler>((next, layer) => (call) => layer(call, next), last);
+}
+
+/** What runInfer() needs from its server. */
+export interface InferPipeline {
+  readonly repository: ModelRepository;
+  readonly handler: InferHandler;
+  readonly limits: OipLimits;
+}
+
+/**
+ * Runs one inference request.
+ *
+ * @param version '' or undefined for the model's latest ready version.
+ * @param headerLength the Inference-Header-Content-Length value (undefined: all JSON).
+ * @param signal the client's disconnect; cancels the request while it is still queued.
+ * @throws the coded error of whichever step failed (404/503 from the repository, 400/413
+ *   from parsing and checking, 429/504/503 from the model, ...).
+ */
+export async function runInfer(
+  pipeline: InferPipeline,
+  modelName: string,
+  version: string | undefined,
+  body: Uint8Array,
+  headerLength: number | undefined,
+  record: RequestRecord,
+  signal?: AbortSignal,
+): Promise<EncodedMessage> {
+  const servable = pipeline.repository.acquire(modelName, version);
+  record.servable = servable;
+  try {
+    const request = parseInferRequest(body, headerLength, pipeline.limits);
+    record.binaryIn = headerLength !== undefined;
+    const prepared = prepareInfer(servable, request);
+    record.rows = prepared.rows;
+    if (signal) prepared.options.signal = signal;
+    record.inputMs = performance.now();
+    const outputs = await pipeline.handler({
+      servable, request, feeds: prepared.feeds, outputs: prepared.outputs, options: prepared.options, record,
+    });
+    record.inferEndMs = performance.now();
+    const encoded = encodeInferResult(servable.name, servable.versionText, request.id, prepared.outputs, prepared.binary, outputs);
+    record.outputMs = performance.now();
+    return encoded;
+  } finally {
+    servable.release();
+  }
+}

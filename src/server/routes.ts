@@ -1,0 +1,216 @@
+/**
+ * The Open Inference Protocol's HTTP endpoints as Triton serves them: health, server and
+ * model metadata, model readiness, inference (JSON and binary tensor data), and Triton's
+ * model repository and statistics extensions. Every handler answers through HttpExchange;
+ * every error through the one error mapper (`{"error": "..."}` with the code's status).
+ */
+
+import { OrtexError } from '../errors.js';
+import type { ModelRepository } from '../repository/repository.js';
+import { type HttpContext, type HttpExchange, type RouteSpec, route } from './http.js';
+import { type InferPipeline, runInfer } from './infer-pipeline.js';
+import { modelMetadataJson } from './model-metadata.js';
+import { HEADER_LENGTH_HEADER } from './oip-codec.js';
+import { RequestRecord, type RequestObserver } from './request-record.js';
+import { statsJson } from './stats-response.js';
+import type { TemplatedApp } from './uws.js';
+
+/** What the routes need from their server. */
+export interface RouteContext {
+  readonly http: HttpContext;
+  readonly repository: ModelRepository;
+  readonly pipeline: InferPipeline;
+  /** Called with every inference request's record once it is over. */
+  readonly observe: RequestObserver;
+  /** Cancel a queued request when its client disconnects (an AbortSignal per request). */
+  readonly cancelOnDisconnect: boolean;
+  /** GET /v2 */
+  readonly metadata: { name: string; version: string; extensions: readonly string[] };
+  /** Why the server is not ready, or undefined when it is. */
+  notReady(): OrtexError | undefined;
+}
+
+/** A path segment as sent, URL-decoded. */
+function segment(raw: string, what: string): string {
+  let s: string;
+  try {
+    s = decodeURIComponent(raw);
+  } catch {
+    throw new OrtexError('ERR_REQUEST_INVALID', `Expected a URL-encoded ${what} but received "${raw}"`);
+  }
+  if (s === '') throw new OrtexError('ERR_REQUEST_INVALID', `Expected a ${what} but received an empty one`);
+  return s;
+}
+
+/** A JSON object body; an empty body is `{}`. */
+async function jsonBody(ex: HttpExchange): Promise<Record<string, unknown>> {
+  const body = await ex.body();
+  if (body.byteLength === 0) return {};
+  let v: unknown;
+  try {
+    v = JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw new OrtexError('ERR_REQUEST_JSON', `Expected a JSON object for the request body but received malformed JSON: ${(err as Error).message}`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    throw new OrtexError('ERR_REQUEST_INVALID', 'Expected a JSON object for the request body');
+  }
+  return v as Record<string, unknown>;
+}
+
+function refuseWhileDraining(ctx: RouteContext): void {
+  if (ctx.http.draining) throw new OrtexError('ERR_SERVER_DRAINING', 'The server is shutting down and accepts no new requests');
+}
+
+const INFER_SPEC: RouteSpec = { headers: [HEADER_LENGTH_HEADER], body: true };
+
+/** POST /v2/models/{m}[/versions/{v}]/infer */
+function infer(ctx: RouteContext, versioned: boolean) {
+  return async (ex: HttpExchange): Promise<void> => {
+    const record = new RequestRecord('http', ex.startMs);
+    ex.onEnd(() => {
+      record.endMs = performance.now();
+      record.status = ex.aborted ? 0 : ex.status;
+      record.code = ex.errorCode;
+      record.aborted = ex.aborted;
+      record.bytesOut = ex.bytesOut;
+      ctx.observe(record);
+    });
+    // The body first: an answer sent before it is read would leave it on the connection.
+    const body = await ex.body();
+    record.bodyMs = performance.now();
+    record.bytesIn = body.byteLength;
+    record.model = segment(ex.params[0]!, 'model name');
+    record.version = versioned ? segment(ex.params[1]!, 'model version') : '';
+    refuseWhileDraining(ctx);
+    const lengthHeader = ex.headers[HEADER_LENGTH_HEADER]!;
+    const headerLength = lengthHeader === '' ? undefined : Number(lengthHeader);
+    let signal: AbortSignal | undefined;
+    if (ctx.cancelOnDisconnect) {
+      const abort = new AbortController();
+      ex.onAbort(() => abort.abort());
+      signal = abort.signal;
+    }
+    const encoded = await runInfer(ctx.pipeline, record.model, record.version, body, headerLength, record, signal);
+    if (encoded.headerLength === undefined) ex.send(200, encoded.body, 'application/json');
+    else ex.send(200, encoded.body, 'application/octet-stream', [[HEADER_LENGTH_HEADER, String(encoded.headerLength)]]);
+  };
+}
+
+/** GET /v2/models/{m}[/versions/{v}] */
+function metadata(ctx: RouteContext, versioned: boolean) {
+  return (ex: HttpExchange): void => {
+    const name = segment(ex.params[0]!, 'model name');
+    const version = versioned ? segment(ex.params[1]!, 'model version') : undefined;
+    const s = ctx.repository.acquire(name, version);
+    try {
+      ex.sendJson(200, modelMetadataJson(versioned ? [s] : ctx.repository.servables(name), s));
+    } finally {
+      s.release();
+    }
+  };
+}
+
+/** GET /v2/models/{m}[/versions/{v}]/ready: 200 when ready, else 404 or 503 with the reason. */
+function modelReady(ctx: RouteContext, versioned: boolean) {
+  return (ex: HttpExchange): void => {
+    const name = segment(ex.params[0]!, 'model name');
+    const s = ctx.repository.acquire(name, versioned ? segment(ex.params[1]!, 'model version') : undefined);
+    s.release();
+    ex.sendJson(200, { name, ready: true });
+  };
+}
+
+/** GET /v2/models/stats, /v2/models/{m}/stats, /v2/models/{m}/versions/{v}/stats */
+function stats(ctx: RouteContext, scope: 'all' | 'model' | 'version') {
+  return (ex: HttpExchange): void => {
+    if (scope === 'all') return ex.sendJson(200, statsJson(ctx.repository.servables()));
+    const name = segment(ex.params[0]!, 'model name');
+    if (scope === 'model') {
+      if (!ctx.repository.has(name)) throw new OrtexError('ERR_MODEL_NOT_FOUND', `Unknown model '${name}'`);
+      return ex.sendJson(200, statsJson(ctx.repository.servables(name)));
+    }
+    const s = ctx.repository.acquire(name, segment(ex.params[1]!, 'model version'));
+    try {
+      ex.sendJson(200, statsJson([s]));
+    } finally {
+      s.release();
+    }
+  };
+}
+
+/** POST /v2/repository/index: every model with its state; `{"ready": true}` lists ready ones only. */
+function repositoryIndex(ctx: RouteContext) {
+  return async (ex: HttpExchange): Promise<void> => {
+    const body = await jsonBody(ex);
+    if (body.ready !== undefined && typeof body.ready !== 'boolean') {
+      throw new OrtexError('ERR_REQUEST_INVALID', 'Expected true or false for "ready" in the index request');
+    }
+    const rows = await ctx.repository.index();
+    ex.sendJson(200, body.ready ? rows.filter((r) => r.state === 'READY') : rows);
+  };
+}
+
+/** POST /v2/repository/models/{m}/load and /unload (explicit model control mode). */
+function repositoryControl(ctx: RouteContext, action: 'load' | 'unload') {
+  return async (ex: HttpExchange): Promise<void> => {
+    const body = await jsonBody(ex);
+    const name = segment(ex.params[0]!, 'model name');
+    const parameters = body.parameters;
+    if (parameters !== undefined) {
+      if (typeof parameters !== 'object' || parameters === null || Array.isArray(parameters)) {
+        throw new OrtexError('ERR_REQUEST_INVALID', 'Expected an object for "parameters"');
+      }
+      // unload_dependents has nothing to act on: ortex has no ensembles.
+      const unsupported = Object.keys(parameters).filter((k) => !(action === 'unload' && k === 'unload_dependents'));
+      if (unsupported.length > 0) {
+        throw new OrtexError('ERR_REQUEST_INVALID', `Expected no parameters ${unsupported.join(', ')} (configuration and file overrides are not supported) for ${action}`);
+      }
+    }
+    if (action === 'load') {
+      refuseWhileDraining(ctx);
+      await ctx.repository.load(name);
+    } else {
+      await ctx.repository.unload(name);
+    }
+    ex.sendJson(200, {});
+  };
+}
+
+/**
+ * Registers every route on `app`. More specific routes may be added after (uWS prefers
+ * static segments to parameters, and parameters to the catch-all, whatever the order).
+ * @example registerRoutes(uws.App(), ctx);
+ */
+export function registerRoutes(app: TemplatedApp, ctx: RouteContext): void {
+  const h = ctx.http;
+  const get = (pattern: string, handler: (ex: HttpExchange) => void | Promise<void>) => app.get(pattern, route(h, pattern, {}, handler));
+  const post = (pattern: string, spec: RouteSpec, handler: (ex: HttpExchange) => void | Promise<void>) => app.post(pattern, route(h, pattern, spec, handler));
+
+  get('/v2/health/live', (ex) => ex.sendJson(200, { live: true }));
+  get('/v2/health/ready', (ex) => {
+    const why = ctx.notReady();
+    if (why) throw why;
+    ex.sendJson(200, { ready: true });
+  });
+  get('/v2', (ex) => ex.sendJson(200, ctx.metadata));
+
+  get('/v2/models/stats', stats(ctx, 'all'));
+  get('/v2/models/:model', metadata(ctx, false));
+  get('/v2/models/:model/ready', modelReady(ctx, false));
+  get('/v2/models/:model/stats', stats(ctx, 'model'));
+  get('/v2/models/:model/versions/:version', metadata(ctx, true));
+  get('/v2/models/:model/versions/:version/ready', modelReady(ctx, true));
+  get('/v2/models/:model/versions/:version/stats', stats(ctx, 'version'));
+  post('/v2/models/:model/infer', INFER_SPEC, infer(ctx, false));
+  post('/v2/models/:model/versions/:version/infer', INFER_SPEC, infer(ctx, true));
+
+  post('/v2/repository/index', { body: true }, repositoryIndex(ctx));
+  post('/v2/repository/models/:model/load', { body: true }, repositoryControl(ctx, 'load'));
+  post('/v2/repository/models/:model/unload', { body: true }, repositoryControl(ctx, 'unload'));
+
+  app.any('/*', route(h, '/*', { body: true }, async (ex) => {
+    await ex.body().catch(() => undefined); // read (or refuse) whatever was sent before answering
+    throw new OrtexError('ERR_ROUTE_NOT_FOUND', `No route for ${ex.method.toUpperCase()} ${ex.url}; see GET /v2 for what this server speaks`);
+  }));
+}

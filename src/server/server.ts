@@ -1,0 +1,233 @@
+/**
+ * createServer(): the Open Inference Protocol over HTTP on uWebSockets.js, serving a model
+ * repository. The request path is
+ *
+ *   uWS route (http.ts) → routes.ts → runInfer (infer-pipeline.ts) → InferMiddleware… → Model#infer
+ *
+ * and every inference request leaves a RequestRecord that the observers get once it is
+ * over. Layers that come later (response cache, metrics, WebSocket streaming) plug in as
+ * middleware, observers, extra routes on `server.app` and `server.infer()`.
+ *
+ * Lifecycle: listen() binds the socket first (liveness answers at once), then loads the
+ * repository (readiness follows the models); close() stops accepting connections, turns
+ * readiness off, answers new requests on open connections with 503, waits for the requests
+ * in flight, closes the models (their queues drained) and then every connection.
+ */
+
+import { OrtexError, isErrorCode } from '../errors.js';
+import { packageVersion } from '../package-info.js';
+import { type ModelControlMode, ModelRepository } from '../repository/repository.js';
+import type { ModelOptionsHook } from '../repository/servable.js';
+import { HttpContext } from './http.js';
+import { type InferMiddleware, type InferPipeline, composeInfer, runInfer } from './infer-pipeline.js';
+import { type Logger, createLogger } from './logger.js';
+import { DEFAULT_MAX_BODY_BYTES } from './oip-message.js';
+import type { EncodedMessage } from './oip-types.js';
+import { RequestRecord, type RequestObserver } from './request-record.js';
+import { observeRequest } from './request-stats.js';
+import { registerRoutes } from './routes.js';
+import { type TemplatedApp, type UsListenSocket, loadUws } from './uws.js';
+
+export interface ServerOptions {
+  /** The model repository directory (Triton layout). */
+  repository: string;
+  /** Default '127.0.0.1'. */
+  host?: string;
+  /** Default 8000 (Triton's HTTP port); 0 picks a free port (see `server.port`). */
+  port?: number;
+  /** Default 'none': load every model at start. */
+  modelControlMode?: ModelControlMode;
+  /** Poll mode: ms between repository scans. Default 5000. */
+  pollIntervalMs?: number;
+  /** Explicit mode: models to load at start ('*': all). */
+  startupModels?: readonly string[];
+  /** Largest request body, in bytes; larger ones are answered 413. Default 64 MiB. */
+  maxBodyBytes?: number;
+  /** Layers around every model call, outermost first (a cache, a timer, ...). */
+  middleware?: readonly InferMiddleware[];
+  /** Called with each inference request's record once it is over (metrics, access logs). */
+  onRequest?: RequestObserver | readonly RequestObserver[];
+  /** Adjusts the createModel() options of each model version loaded. */
+  modelOptions?: ModelOptionsHook;
+  /** Default: JSON lines on stderr at level info. A pino logger fits. */
+  logger?: Logger;
+  /** listen() rejects when a model fails to load at start (Triton's --exit-on-error). Default true. */
+  failOnLoadError?: boolean;
+  /** close(): how long to wait for requests in flight before closing anyway. Default 30000. */
+  drainTimeoutMs?: number;
+  /**
+   * Cancel a request still queued when its client disconnects. Off by default: it costs an
+   * AbortSignal listener per request (about 7 µs here), and the queue timeout
+   * (default_timeout_microseconds) already bounds what a departed client leaves behind.
+   */
+  cancelOnDisconnect?: boolean;
+  /** Extra names for the `extensions` list of GET /v2. */
+  extensions?: readonly string[];
+}
+
+/** The extensions of the Open Inference Protocol this server implements, as Triton names them. */
+export const EXTENSIONS: readonly string[] = ['binary_tensor_data', 'model_repository', 'statistics', 'schedule_policy'];
+
+export interface OrtexServer {
+  /** The uWebSockets.js app: more routes (e.g. `app.ws(...)`) may be added before listen(). */
+  readonly app: TemplatedApp;
+  readonly repository: ModelRepository;
+  readonly logger: Logger;
+  readonly host: string;
+  /** The port listened on; 0 before listen(). */
+  readonly port: number;
+  /** Listening, every model that should be loaded is ready, and not shutting down. */
+  readonly ready: boolean;
+  /**
+   * One inference request through the same path as POST .../infer (for other transports).
+   * @param version '' for the latest ready version.
+   */
+  infer(model: string, version: string, body: Uint8Array, headerLength: number | undefined, record: RequestRecord, signal?: AbortSignal): Promise<EncodedMessage>;
+  /** Reports a request's record to the observers (for other transports; HTTP does it itself). */
+  observe(record: RequestRecord): void;
+  /**
+   * Binds, then loads the repository. Resolves once the models are loaded.
+   * @throws ERR_SERVER_LISTEN when the address cannot be bound; the first load error
+   *   (every failure in its message) when a model fails and failOnLoadError is on.
+   */
+  listen(): Promise<OrtexServer>;
+  /** Graceful shutdown (see the file header). Idempotent. */
+  close(): Promise<void>;
+}
+
+function checkOptions(o: ServerOptions): void {
+  if (typeof o !== 'object' || o === null || typeof o.repository !== 'string' || o.repository === '') {
+    throw new OrtexError('ERR_OPTION_INVALID', 'Expected { repository: "<directory>" , ... } for createServer() options');
+  }
+  const int = (v: unknown, what: string, min: number, max: number) => {
+    if (v !== undefined && (!Number.isInteger(v) || (v as number) < min || (v as number) > max)) {
+      throw new OrtexError('ERR_OPTION_INVALID', `Expected an integer from ${min} to ${max} for ${what} but received ${String(v)}`);
+    }
+  };
+  int(o.port, 'port', 0, 65535);
+  int(o.maxBodyBytes, 'maxBodyBytes', 1, 2 ** 32);
+  int(o.drainTimeoutMs, 'drainTimeoutMs', 0, 2 ** 31 - 1);
+  if (o.host !== undefined && (typeof o.host !== 'string' || o.host === '')) throw new OrtexError('ERR_OPTION_INVALID', `Expected a host name or address for host but received ${String(o.host)}`);
+}
+
+/**
+ * Creates a server (nothing is bound or loaded until listen()).
+ *
+ * @example
+ * import { createServer } from 'ortex';
+ * const server = createServer({ repository: 'models/repository', port: 8000 });
+ * await server.listen();
+ * process.once('SIGTERM', () => server.close());
+ */
+export function createServer(options: ServerOptions): OrtexServer {
+  checkOptions(options);
+  const uws = loadUws();
+  const logger = options.logger ?? createLogger('info');
+  const host = options.host ?? '127.0.0.1';
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const repository = new ModelRepository(options.repository, {
+    modelControlMode: options.modelControlMode ?? 'none',
+    ...(options.pollIntervalMs !== undefined && { pollIntervalMs: options.pollIntervalMs }),
+    ...(options.startupModels !== undefined && { startupModels: options.startupModels }),
+    ...(options.modelOptions !== undefined && { modelOptions: options.modelOptions }),
+    logger,
+  });
+  const http = new HttpContext(logger, maxBodyBytes);
+  const pipeline: InferPipeline = { repository, handler: composeInfer(options.middleware ?? []), limits: { maxBodyBytes } };
+  const userObservers = options.onRequest === undefined ? [] : Array.isArray(options.onRequest) ? options.onRequest : [options.onRequest as RequestObserver];
+  const observe = (record: RequestRecord): void => {
+    observeRequest(record);
+    for (const f of userObservers) {
+      try {
+        f(record);
+      } catch (err) {
+        logger.error({ err }, 'an onRequest observer threw');
+      }
+    }
+  };
+  const app = uws.App();
+  let socket: UsListenSocket | undefined;
+  let port = 0;
+  let loaded = false;
+  let closing: Promise<void> | undefined;
+
+  const notReady = (): OrtexError | undefined => {
+    if (http.draining) return new OrtexError('ERR_SERVER_DRAINING', 'The server is shutting down');
+    if (!loaded) return new OrtexError('ERR_MODEL_NOT_READY', 'The server is still loading its models');
+    const unready = repository.unready();
+    if (unready.length > 0) return new OrtexError('ERR_MODEL_NOT_READY', `Not every model is ready: ${unready.join(', ')} (see POST /v2/repository/index)`);
+    return undefined;
+  };
+
+  registerRoutes(app, {
+    http, repository, pipeline, observe, notReady, cancelOnDisconnect: options.cancelOnDisconnect ?? false,
+    metadata: { name: 'ortex', version: packageVersion(), extensions: [...EXTENSIONS, ...(options.extensions ?? [])] },
+  });
+
+  const server: OrtexServer = {
+    app,
+    repository,
+    logger,
+    host,
+    get port() {
+      return port;
+    },
+    get ready() {
+      return notReady() === undefined;
+    },
+    infer: (model, version, body, headerLength, record, signal) => runInfer(pipeline, model, version, body, headerLength, record, signal),
+    observe,
+
+    async listen() {
+      if (socket || closing) throw new OrtexError('ERR_INVALID_ARG', 'listen() was already called');
+      socket = await new Promise<UsListenSocket>((resolve, reject) => {
+        app.listen(host, options.port ?? 8000, (s) => {
+          if (s) resolve(s);
+          else reject(new OrtexError('ERR_SERVER_LISTEN', `Could not listen on ${host}:${options.port ?? 8000}: the address is taken or not local`));
+        });
+      });
+      port = uws.us_socket_local_port(socket as unknown as Parameters<typeof uws.us_socket_local_port>[0]);
+      logger.info({ host, port, repository: repository.root, mode: repository.mode }, 'listening');
+      let failures;
+      try {
+        failures = await repository.start();
+      } catch (err) {
+        await server.close();
+        throw err;
+      }
+      if (failures.length > 0 && (options.failOnLoadError ?? true)) {
+        await server.close();
+        const first = failures[0]!.error as Error & { code?: unknown };
+        const list = failures.map((f) => `- ${f.error.message}`).join('\n');
+        throw new OrtexError(isErrorCode(first.code) ? first.code : 'ERR_MODEL_CONFIG', `${failures.length} model load(s) failed:\n${list}`, { cause: first });
+      }
+      loaded = true;
+      return server;
+    },
+
+    close() {
+      closing ??= (async () => {
+        http.draining = true;
+        if (socket) uws.us_listen_socket_close(socket);
+        socket = undefined;
+        const timeoutMs = options.drainTimeoutMs ?? 30_000;
+        let timer: NodeJS.Timeout | undefined;
+        const timedOut = await Promise.race([
+          http.idle().then(() => false),
+          new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), timeoutMs); }),
+        ]);
+        clearTimeout(timer);
+        if (timedOut) logger.warn({ open: http.open, timeoutMs }, 'requests still in flight after the drain timeout: closing anyway');
+        await repository.close();
+        // Closes the idle keep-alive connections too (a uWS method its typings omit).
+        (app as TemplatedApp & { close?: () => void }).close?.();
+        logger.info({}, 'server closed');
+      })();
+      return closing;
+    },
+  };
+  return server;
+}
+
+export { RequestRecord };
+export type { InferMiddleware };
