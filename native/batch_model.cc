@@ -241,14 +241,12 @@ class ModelClient : public Client {
       std::string buf(total, '\0');
       std::vector<size_t> offsets(count);
       ORT_THROW_ON_ERROR(env, g_ort->GetStringTensorContent(src, buf.data(), total, offsets.data(), count));
-      std::vector<std::string> items(count);
-      std::vector<const char*> ptrs(count);
-      for (size_t i = 0; i < count; i++) {
+      for (size_t i = 0; i < count; i++) {  // with lengths: strings may hold NUL
         const size_t end = i + 1 < count ? offsets[i + 1] : total;
-        items[i] = buf.substr(offsets[i], end - offsets[i]);
-        ptrs[i] = items[i].c_str();
+        char* dst = nullptr;
+        ORT_THROW_ON_ERROR(env, g_ort->GetResizedStringTensorElementBuffer(out.get(), i, end - offsets[i], &dst));
+        if (end > offsets[i]) std::memcpy(dst, buf.data() + offsets[i], end - offsets[i]);
       }
-      if (count) ORT_THROW_ON_ERROR(env, g_ort->FillStringTensor(out.get(), ptrs.data(), count));
       return out;
     }
     void* from = nullptr;

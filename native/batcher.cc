@@ -10,6 +10,7 @@
 
 #include <sys/prctl.h>
 
+#include "cpu.h"
 #include "tensor.h"
 
 #if defined(__x86_64__)
@@ -99,11 +100,12 @@ void CopyBlock(unsigned char* dst, const int64_t* bd, const unsigned char* src, 
   }
 }
 
-// How long an idle batcher thread spins before parking (ORTEX_BATCH_SPIN_US, default 20).
+// How long an idle batcher thread spins before parking (ORTEX_BATCH_SPIN_US; default 20,
+// or 0 when the process may use a single CPU).
 int64_t SpinNs() {
   static const int64_t ns = [] {
     const char* v = std::getenv("ORTEX_BATCH_SPIN_US");
-    return (v ? std::max(0, std::atoi(v)) : 20) * int64_t{1000};
+    return (v ? std::max(0, std::atoi(v)) : AvailableCpus() > 1 ? 20 : 0) * int64_t{1000};
   }();
   return ns;
 }

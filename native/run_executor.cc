@@ -1,6 +1,7 @@
 #include "run_executor.h"
 
 #include "addon_data.h"
+#include "cpu.h"
 
 #include <chrono>
 #include <cstdlib>
@@ -25,7 +26,9 @@ RunExecutor& RunExecutor::ForEnv(Napi::Env env) {
     const char* spin = std::getenv("ORTEX_RUN_SPIN_US");
     const int n = threads ? std::atoi(threads) : 0;
     const int us = spin ? std::atoi(spin) : -1;
-    data->executor = std::make_unique<RunExecutor>(env, n > 0 ? n : (hw ? hw : 2), us >= 0 ? us : kSpinUs);
+    // Spinning on a single CPU (taskset) would only delay the thread being waited for.
+    const int spin_us = us >= 0 ? us : AvailableCpus() > 1 ? kSpinUs : 0;
+    data->executor = std::make_unique<RunExecutor>(env, n > 0 ? n : (hw ? hw : 2), spin_us);
   }
   return *data->executor;
 }

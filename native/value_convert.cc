@@ -62,15 +62,16 @@ ValuePtr StringTensorFromJs(Napi::Env env, Napi::Value data, const std::vector<i
   ORT_THROW_ON_ERROR(env, g_ort->CreateTensorAsOrtValue(CpuAllocator(), dims.data(), dims.size(),
                                                         ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING, &raw));
   ValuePtr value(raw);
-  std::vector<std::string> storage(count);
-  std::vector<const char*> ptrs(count);
+  // Element by element with explicit lengths: FillStringTensor takes C strings, which would
+  // cut a string at its first NUL.
   for (size_t i = 0; i < count; i++) {
     Napi::Value s = arr.Get(static_cast<uint32_t>(i));
     if (!s.IsString()) ORTEX_THROW_TYPE(env, "ERR_INPUT_TYPE", "Expected string[] for a string tensor");
-    storage[i] = s.As<Napi::String>().Utf8Value();
-    ptrs[i] = storage[i].c_str();
+    const std::string utf8 = s.As<Napi::String>().Utf8Value();
+    char* buf = nullptr;
+    ORT_THROW_ON_ERROR(env, g_ort->GetResizedStringTensorElementBuffer(value.get(), i, utf8.size(), &buf));
+    if (!utf8.empty()) std::memcpy(buf, utf8.data(), utf8.size());
   }
-  if (count) ORT_THROW_ON_ERROR(env, g_ort->FillStringTensor(value.get(), ptrs.data(), count));
   return value;
 }
 

@@ -36,8 +36,7 @@ const SAMPLES: Record<OipDatatype, { json: unknown[]; data: OipTensorOut['data']
   BF16: { json: [1, -2, 0.5, 3.140625, '-Infinity', 0], data: Uint16Array.from([1, -2, 0.5, 3.140625, -Infinity, 0], numberToBfloat16Bits) },
   FP32: { json: [1.5, -2.25, 0, 2 ** -149, 'NaN', 3.4028234663852886e38], data: new Float32Array([1.5, -2.25, 0, 2 ** -149, NaN, 3.4028234663852886e38]) },
   FP64: { json: [0.1, -1e300, 5e-324, 'Infinity', '-Infinity', 2], data: new Float64Array([0.1, -1e300, 5e-324, Infinity, -Infinity, 2]) },
-  // No embedded NUL: ortex hands strings to ONNX Runtime as C strings (a native limitation).
-  BYTES: { json: ['a', '', 'héllo', '日本', 'x y', '"\\\n'], data: ['a', '', 'héllo', '日本', 'x y', '"\\\n'] },
+  BYTES: { json: ['a', '', 'héllo', '日\u0000本', 'x y', '"\\\n'], data: ['a', '', 'héllo', '日\u0000本', 'x y', '"\\\n'] },
 };
 
 const identity = (dt: OipDatatype) => `identity_${oipToOrtexType(dt)}`;

@@ -6,7 +6,7 @@ import { model } from './helpers.js';
 /** Six distinct, type-appropriate elements (rank-2 [2,3]). */
 function sample(type: TensorType): Tensor {
   switch (type) {
-    case 'string': return new Tensor('string', ['a', 'bé', '', 'ünïcode', 'x'.repeat(100), '🙂'], [2, 3]);
+    case 'string': return new Tensor('string', ['a', 'bé', '', 'ün\u0000ïcode', 'x'.repeat(100), '🙂\u0000'], [2, 3]);
     case 'bool': return new Tensor('bool', new Uint8Array([1, 0, 1, 1, 0, 0]), [2, 3]);
     case 'int64': return new Tensor('int64', new BigInt64Array([1n, -2n, 2n ** 62n, -(2n ** 63n), 0n, 7n]), [2, 3]);
     case 'uint64': return new Tensor('uint64', new BigUint64Array([1n, 2n, 2n ** 64n - 1n, 0n, 5n, 6n]), [2, 3]);
