@@ -639,11 +639,17 @@ Napi::Value BatchModel::JS_stats(const Napi::CallbackInfo& info) {
     if (s.batch_sizes[i].load(std::memory_order_relaxed)) last = i;
   out.push_back(static_cast<double>(last + 1));
   for (size_t i = 0; i <= last; i++) out.push_back(u(s.batch_sizes[i]));
+  // Per batch size: input, infer and output time, in µs.
+  for (const auto* by_size : {&s.input_ns_by_size, &s.infer_ns_by_size, &s.output_ns_by_size})
+    for (size_t i = 0; i <= last; i++) out.push_back(u((*by_size)[i]) / 1000.0);
   out.push_back(static_cast<double>(kTimeBuckets));
   s.queue.Snapshot(&out);
   s.compute.Snapshot(&out);
   s.request.Snapshot(&out);
   s.timeout_lateness.Snapshot(&out);
+  s.compute_input.Snapshot(&out);
+  s.compute_infer.Snapshot(&out);
+  s.compute_output.Snapshot(&out);
   Napi::Float64Array arr = Napi::Float64Array::New(env, out.size());
   std::copy(out.begin(), out.end(), arr.Data());
   return arr;

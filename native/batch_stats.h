@@ -45,7 +45,9 @@ class TimeHistogram {
 enum class Reject : int { kQueueFull = 0, kTimeout, kCancelled, kClosed, kFailed, kCount };
 
 struct BatchStats {
-  explicit BatchStats(size_t max_batch) : batch_sizes(max_batch + 1) {}
+  explicit BatchStats(size_t max_batch)
+      : batch_sizes(max_batch + 1), input_ns_by_size(max_batch + 1), infer_ns_by_size(max_batch + 1),
+        output_ns_by_size(max_batch + 1) {}
 
   std::atomic<uint64_t> requests{0};   // accepted into the queue
   std::atomic<uint64_t> completed{0};  // answered with outputs
@@ -58,6 +60,20 @@ struct BatchStats {
   TimeHistogram compute;  // per batch: input staging + run + output fetch
   TimeHistogram request;  // per request: enqueue to outputs ready (before the hop to JS)
   TimeHistogram timeout_lateness;  // per timed-out request: how long after its deadline it was ended
+  // Per execution, by phase (Triton's compute_input, compute_infer, compute_output).
+  TimeHistogram compute_input, compute_infer, compute_output;
+  // The same phases summed per batch size (index as batch_sizes), for Triton's batch_stats.
+  std::vector<std::atomic<uint64_t>> input_ns_by_size, infer_ns_by_size, output_ns_by_size;
+
+  void RecordPhases(size_t size, int64_t input, int64_t infer, int64_t output) {
+    compute_input.Record(input);
+    compute_infer.Record(infer);
+    compute_output.Record(output);
+    const size_t i = size < batch_sizes.size() ? size : batch_sizes.size() - 1;
+    input_ns_by_size[i].fetch_add(static_cast<uint64_t>(input), std::memory_order_relaxed);
+    infer_ns_by_size[i].fetch_add(static_cast<uint64_t>(infer), std::memory_order_relaxed);
+    output_ns_by_size[i].fetch_add(static_cast<uint64_t>(output), std::memory_order_relaxed);
+  }
 
   void CountReject(Reject r, uint64_t n = 1) {
     rejected[static_cast<int>(r)].fetch_add(n, std::memory_order_relaxed);

@@ -682,9 +682,11 @@ void Batcher::RunBatch(Instance* inst, std::vector<Request*>& reqs) {
     rows += r->rows;
   }
   std::shared_ptr<BatchResult> result;
-  Status st = Execute(inst, reqs, rows, &result);
+  Phases phases;
+  Status st = Execute(inst, reqs, rows, &result, &phases);
   const int64_t t1 = NowNs();
   stats_.compute.Record(t1 - t0);
+  if (st.ok) stats_.RecordPhases(static_cast<size_t>(rows), phases.input, phases.infer, phases.output);
   stats_.CountBatch(static_cast<size_t>(rows));
   stats_.rows.fetch_add(static_cast<uint64_t>(rows), std::memory_order_relaxed);
   if (st.ok) inst->compute_model.Add(rows, t1 - t0);
@@ -710,7 +712,8 @@ void Batcher::RunBatch(Instance* inst, std::vector<Request*>& reqs) {
     for (Request* r : reqs) {
       one[0] = r;
       std::shared_ptr<BatchResult> own;
-      Status s1 = Execute(inst, one, r->rows, &own);
+      Phases ignored;
+      Status s1 = Execute(inst, one, r->rows, &own, &ignored);
       if (s1.ok) {
         stats_.request.Record(NowNs() - r->enqueue_ns);
         stats_.completed.fetch_add(1, std::memory_order_relaxed);
@@ -726,7 +729,8 @@ void Batcher::RunBatch(Instance* inst, std::vector<Request*>& reqs) {
 }
 
 Status Batcher::Execute(Instance* inst, const std::vector<Request*>& reqs, int64_t rows,
-                        std::shared_ptr<BatchResult>* out) {
+                        std::shared_ptr<BatchResult>* out, Phases* phases) {
+  const int64_t t_start = NowNs();
   const auto& ins = model_.inputs;
   const bool batched = config_.max_batch_size > 0;
   std::vector<OrtValue*> bound;
@@ -808,7 +812,9 @@ Status Batcher::Execute(Instance* inst, const std::vector<Request*>& reqs, int64
       return st;
     }
   }
+  const int64_t t_bound = NowNs();
   Status st = Status::FromOrt(g_ort->RunWithBinding(inst->session, nullptr, inst->binding));
+  const int64_t t_run = NowNs();
   if (st.ok) {
     OrtValue** values = nullptr;
     size_t count = 0;
@@ -829,6 +835,9 @@ Status Batcher::Execute(Instance* inst, const std::vector<Request*>& reqs, int64
   g_ort->ClearBoundInputs(inst->binding);
   g_ort->ClearBoundOutputs(inst->binding);
   release_bound();
+  phases->input = t_bound - t_start;
+  phases->infer = t_run - t_bound;
+  phases->output = NowNs() - t_run;
   return st;
 }
 

@@ -168,7 +168,12 @@ class Batcher {
 
   void InstanceLoop(Instance* inst);
   void RunBatch(Instance* inst, std::vector<Request*>& reqs);
-  Status Execute(Instance* inst, const std::vector<Request*>& reqs, int64_t rows, std::shared_ptr<BatchResult>* out);
+  // Phases of one execution, in ns: input staging and binding, the run, output fetch.
+  struct Phases {
+    int64_t input = 0, infer = 0, output = 0;
+  };
+  Status Execute(Instance* inst, const std::vector<Request*>& reqs, int64_t rows, std::shared_ptr<BatchResult>* out,
+                 Phases* phases);
   void DeliverAll(std::vector<Request*>& reqs, const std::shared_ptr<BatchResult>& result);
 
   BatcherConfig config_;

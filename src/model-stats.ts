@@ -37,6 +37,8 @@ export interface ModelStats {
   readonly rejected: { readonly queueFull: number; readonly timeout: number; readonly cancelled: number; readonly closed: number; readonly failed: number };
   /** Executions by batch size in rows: batchSizes[n] batches had n rows. */
   readonly batchSizes: readonly number[];
+  /** Per batch size (index as batchSizes): summed input staging, run and output fetch time, in µs. */
+  readonly batchPhasesUs: { readonly input: readonly number[]; readonly infer: readonly number[]; readonly output: readonly number[] };
   /** Per request: from enqueue to the start of its batch. */
   readonly queueUs: Histogram;
   /** Per batch: input staging, run and output fetch. */
@@ -45,6 +47,12 @@ export interface ModelStats {
   readonly requestUs: Histogram;
   /** Per timed-out request: how late after its deadline the batcher ended it. */
   readonly timeoutLatenessUs: Histogram;
+  /** Per execution: input staging and binding (Triton's compute_input). */
+  readonly computeInputUs: Histogram;
+  /** Per execution: the run itself (compute_infer). */
+  readonly computeInferUs: Histogram;
+  /** Per execution: fetching the outputs (compute_output; the copy to JS happens later, on the JS thread). */
+  readonly computeOutputUs: Histogram;
 }
 
 export function decodeStats(a: Float64Array): ModelStats {
@@ -56,6 +64,8 @@ export function decodeStats(a: Float64Array): ModelStats {
   const nSizes = next();
   const batchSizes = Array.from(a.subarray(p, p + nSizes));
   p += nSizes;
+  const phase = () => { const v = Array.from(a.subarray(p, p + nSizes)); p += nSizes; return v; };
+  const batchPhasesUs = { input: phase(), infer: phase(), output: phase() };
   const nBuckets = next();
   const hist = (): Histogram => {
     const sum = next(), count = next();
@@ -68,5 +78,9 @@ export function decodeStats(a: Float64Array): ModelStats {
     return { sum, count, buckets };
   };
   const queueUs = hist(), computeUs = hist(), requestUs = hist(), timeoutLatenessUs = hist();
-  return { requests, completed, batches, rows, pending, executing, maxBatchSize, maxQueueDelayUs, adaptiveDelayUs, rejected, batchSizes, queueUs, computeUs, requestUs, timeoutLatenessUs };
+  const computeInputUs = hist(), computeInferUs = hist(), computeOutputUs = hist();
+  return {
+    requests, completed, batches, rows, pending, executing, maxBatchSize, maxQueueDelayUs, adaptiveDelayUs, rejected, batchSizes, batchPhasesUs,
+    queueUs, computeUs, requestUs, timeoutLatenessUs, computeInputUs, computeInferUs, computeOutputUs,
+  };
 }

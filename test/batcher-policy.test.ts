@@ -242,6 +242,12 @@ describe('Model#stats()', () => {
     expect(s.queueUs.count).toBe(6);
     expect(s.computeUs.count).toBe(2);
     expect(s.requestUs.count).toBe(6);
+    // Each execution is timed by phase, overall and per batch size.
+    for (const h of [s.computeInputUs, s.computeInferUs, s.computeOutputUs]) expect(h.count).toBe(2);
+    expect(s.batchPhasesUs.infer[4]).toBeGreaterThan(0);
+    expect(s.batchPhasesUs.infer[2]).toBeGreaterThan(0);
+    expect(s.batchPhasesUs.infer[3]).toBe(0);
+    expect(s.computeInferUs.sum).toBeCloseTo(s.batchPhasesUs.infer.reduce((a, b) => a + b, 0), 3);
     for (const h of [s.queueUs, s.computeUs, s.requestUs]) {
       expect(h.buckets.at(-1)).toEqual({ le: Infinity, count: h.count });
       for (let i = 1; i < h.buckets.length; i++) expect(h.buckets[i]!.count).toBeGreaterThanOrEqual(h.buckets[i - 1]!.count);

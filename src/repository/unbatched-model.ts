@@ -143,7 +143,9 @@ export class UnbatchedModel implements ServedModel {
       requests: c.requests, completed: c.completed, batches: c.completed, rows: c.rows, pending: 0, executing: this.#inFlight,
       maxBatchSize: this.maxBatchSize, maxQueueDelayUs: 0, adaptiveDelayUs: 0,
       rejected: { queueFull: c.queueFull, timeout: c.timeout, cancelled: c.cancelled, closed: c.closed, failed: c.failed },
-      batchSizes, queueUs: empty, computeUs: compute, requestUs: compute, timeoutLatenessUs: empty,
+      batchSizes, batchPhasesUs: { input: batchSizes.map(() => 0), infer: batchSizes.map(() => 0), output: batchSizes.map(() => 0) },
+      queueUs: empty, computeUs: compute, requestUs: compute, timeoutLatenessUs: empty,
+      computeInputUs: empty, computeInferUs: compute, computeOutputUs: empty,
     };
   }
 
