@@ -5,29 +5,19 @@
  */
 import type { BatcherWindowStats, ClosedLoopResult } from './batching-trial.js';
 import { BATCHING_TARGET, type BatchingRunner } from './batching-trials.js';
-import { type MachineInfo, cell, num } from './report.js';
-import { type Spread, spread } from './stats.js';
+import { type LoadFiguresOf, type LoadGroupRepeats, type MachineInfo, cell, loadTable, machineLines, num, ratioText } from './report.js';
+import { type Ratio, type Spread, ratioOf, spread } from './stats.js';
 
-export interface BatchingGroupResult {
-  label: string;
-  model: string;
-  concurrency: number;
+/** `missing` holds e.g. "createModel is not exported" for the batcher before it landed. */
+export interface BatchingGroupResult extends LoadGroupRepeats<ClosedLoopResult> {
   warmupMs: number;
   durationMs: number;
   /** The runners measured in this group, in table order. */
   runners: BatchingRunner[];
-  /** Per runner id, one result per repeat, in repeat order (index i of two runners is a pair). */
-  repeats: Record<string, ClosedLoopResult[]>;
-  /** Per runner id, why a trial produced no result ("createModel is not exported", a crash). */
-  missing: Record<string, string>;
 }
 
-export interface BatchingRow {
-  label: string;
-  model: string;
-  concurrency: number;
+export interface BatchingRow extends LoadFiguresOf {
   runner: BatchingRunner;
-  repeats: number;
   samplesPerSec: Spread;
   p50Us: Spread;
   p99Us: Spread;
@@ -38,7 +28,7 @@ export interface BatchingRow {
   wrongShape: number;
   firstError?: string;
   /** Median of the medians' ratio: samples/s ÷ ort-node's samples/s; `paired` spreads the per-repeat ratios. */
-  vsOrtNode?: { ofMedians: number; paired: Spread };
+  vsOrtNode?: Ratio;
   batcher?: {
     avgBatchSize: Spread;
     meanQueueUs: Spread;
@@ -91,12 +81,7 @@ export function batchingRows(g: BatchingGroupResult): BatchingRow[] {
     };
     const firstError = reps.find((r) => r.firstError !== undefined)?.firstError;
     if (firstError !== undefined) row.firstError = firstError;
-    if (peer && peer.length > 0) {
-      const n = Math.min(reps.length, peer.length);
-      const paired: number[] = [];
-      for (let i = 0; i < n; i++) paired.push(reps[i]!.samplesPerSec / peer[i]!.samplesPerSec);
-      row.vsOrtNode = { ofMedians: row.samplesPerSec.median / spread(peer.map((r) => r.samplesPerSec)).median, paired: spread(paired) };
-    }
+    if (peer && peer.length > 0) row.vsOrtNode = ratioOf(reps.map((r) => r.samplesPerSec), peer.map((r) => r.samplesPerSec));
     const stats = reps.flatMap((r) => (r.batcher ? [r.batcher] : []));
     if (stats.length > 0) row.batcher = batcherFigures(stats);
     rows.push(row);
@@ -113,33 +98,21 @@ export function runnerText(r: BatchingRunner): string {
 }
 
 function ratioCell(v: BatchingRow['vsOrtNode'], isPeer: boolean): string {
-  if (isPeer) return '1';
-  if (!v) return '—';
-  return `${v.ofMedians.toFixed(2)}× (${v.paired.min.toFixed(2)}–${v.paired.max.toFixed(2)})`;
+  return isPeer ? '1' : ratioText(v);
 }
 
 export function throughputTable(rows: BatchingRow[], groups: BatchingGroupResult[]): string {
-  const lines = [
-    '| model | concurrency | runner | samples/s | p50 µs | p99 µs | avg batch size | samples/s ÷ ort-node | CPU cores | errors |',
-    '|---|---|---|---|---|---|---|---|---|---|',
-  ];
-  for (const g of groups) {
-    for (const runner of g.runners) {
-      const r = rows.find((x) => x.label === g.label && x.runner.id === runner.id);
-      const head = `| ${g.model} | ${g.concurrency} | ${runnerText(runner)} |`;
-      if (!r) {
-        lines.push(`${head} not run (see below) | | | | | | |`);
-        continue;
-      }
+  return loadTable(groups, rows, {
+    runnerHeading: 'runner',
+    columns: ['samples/s', 'p50 µs', 'p99 µs', 'avg batch size', 'samples/s ÷ ort-node', 'CPU cores', 'errors'],
+    runnerOf: (r) => r.runner,
+    text: runnerText,
+    cells: (r, runner) => {
       const batch = r.batcher ? cell(r.batcher.avgBatchSize) : '1';
       const errors = r.errors + r.wrongShape === 0 ? '0' : `**${r.errors + r.wrongShape}**${r.firstError ? ` (${r.firstError.slice(0, 80)})` : ''}`;
-      lines.push(
-        `${head} ${cell(r.samplesPerSec)} | ${cell(r.p50Us)} | ${cell(r.p99Us)} | ${batch} | ` +
-          `${ratioCell(r.vsOrtNode, runner.id === PEER)} | ${cell(r.cpuCores)} | ${errors} |`,
-      );
-    }
-  }
-  return lines.join('\n');
+      return [cell(r.samplesPerSec), cell(r.p50Us), cell(r.p99Us), batch, ratioCell(r.vsOrtNode, runner.id === PEER), cell(r.cpuCores), errors];
+    },
+  });
 }
 
 /** Power-of-two bins up to the largest batch size seen: 1, 2–3, 4–7, ... */
@@ -200,7 +173,7 @@ export function targetLines(rows: BatchingRow[]): string {
 }
 
 /** Trials that gave no result in some or all repeats, grouped by runner and reason. */
-function missingLines(groups: BatchingGroupResult[]): string[] {
+export function missingLines(groups: ReadonlyArray<LoadGroupRepeats<unknown>>): string[] {
   const byCause = new Map<string, string[]>();
   for (const g of groups) {
     for (const [runner, reason] of Object.entries(g.missing)) {
@@ -215,16 +188,11 @@ function missingLines(groups: BatchingGroupResult[]): string[] {
 }
 
 export function batchingMarkdown(info: MachineInfo, rows: BatchingRow[], groups: BatchingGroupResult[]): string {
-  const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(' / ');
   const g0 = groups[0];
   return [
     '# ortex dynamic batching: closed-loop load',
     '',
-    `- date: ${info.date}`,
-    `- CPU: ${info.cpu}, ${info.cores} cores`,
-    `- Node ${info.node}; ONNX Runtime ${info.ort} (onnxruntime-node's libonnxruntime.so.1; ortex reports ${info.ortexOrt})`,
-    `- code: commit ${info.code.commit}${info.code.dirty ? ' with local changes in src/ or native/' : ''}; build/Release/ortex.node sha256 ${info.code.addonSha256}…`,
-    `- load average (1/5/15 min) at start ${load(info.loadAvgStart)}, at end ${load(info.loadAvgEnd)}`,
+    ...machineLines(info),
     `- ${info.repeats} repeat${info.repeats === 1 ? '' : 's'} per trial, each a fresh process, runners interleaved; total ${info.seconds.toFixed(0)} s`,
     g0 ? `- each trial: C clients in a closed loop (each awaits its batch-1 request, then sends the next), ${g0.warmupMs} ms warm-up, ${g0.durationMs} ms timed` : '',
     '- session options for every runner: intraOpNumThreads 1, interOpNumThreads 1, graphOptimizationLevel all, executionMode sequential',

@@ -13,6 +13,7 @@ import { makeInputs } from './inputs.js';
 import { type LatencySummary, summarize } from './stats.js';
 import { type BatcherOptions, type BatchingTrial, EXIT_RUNNER_MISSING } from './batching-trials.js';
 import { sessionOptions } from './trials.js';
+import { trialMain } from './harness.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 
@@ -248,16 +249,4 @@ async function closedLoop(trial: BatchingTrial): Promise<ClosedLoopResult> {
   };
 }
 
-async function main(): Promise<void> {
-  const arg = process.argv[2];
-  if (!arg) throw new TypeError("Expected a trial as JSON: node dist/bench/batching-trial.js '{\"kind\":\"closed-loop\",...}'");
-  const trial = JSON.parse(arg) as BatchingTrial;
-  if (trial.kind !== 'closed-loop') throw new TypeError(`Expected a 'closed-loop' trial but received '${String(trial.kind)}'`);
-  const result = await closedLoop(trial);
-  process.stdout.write(`${JSON.stringify(result)}\n`);
-}
-
-main().catch((err: unknown) => {
-  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exit(err instanceof RunnerMissing ? EXIT_RUNNER_MISSING : 1);
-});
+trialMain<BatchingTrial>('closed-loop', closedLoop, (err) => (err instanceof RunnerMissing ? EXIT_RUNNER_MISSING : 1));

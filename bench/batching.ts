@@ -12,8 +12,7 @@
  * reported as "not run" and skipped for the rest of the invocation; a trial that fails twice
  * is reported as "not run" with its error, and the others go on.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { DLRM } from '../models/dlrm.js';
@@ -29,7 +28,7 @@ import {
   batchingTrial,
   runnersAt,
 } from './batching-trials.js';
-import { ROOT, codeState, lastJsonLine, log, machineInfo, rotated, sleep } from './harness.js';
+import { ROOT, codeState, ensureModels, log, machineInfo, rotated, spawnTrial } from './harness.js';
 
 const TRIAL_JS = resolve(ROOT, 'dist/bench/batching-trial.js');
 const TRIAL_TIMEOUT_MS = 60_000;
@@ -58,30 +57,12 @@ function preflight(groups: readonly BatchingGroup[]): void {
   if (dims.dense !== DLRM.denseFeatures || dims.sparse !== DLRM.sparseFeatures || DLRM.tableRows < 1000) {
     throw new Error(`bench: BATCHING_MODELS.dlrm (dense ${dims.dense}, sparse ${dims.sparse}) no longer matches models/dlrm.ts; update bench/batching-trials.ts`);
   }
-  if (groups.some((g) => !existsSync(resolve(ROOT, g.model.path)))) {
-    log('bench: generating models into models/out/ ...');
-    const r = spawnSync(process.execPath, [resolve(ROOT, 'dist/models/generate.js')], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
-    if (r.status !== 0) throw new Error('bench: `node dist/models/generate.js` failed; run `npm run build` first');
-  }
+  ensureModels(groups.map((g) => g.model.path));
 }
 
-type Outcome = { ok: true; result: ClosedLoopResult } | { ok: false; missing: boolean; reason: string };
-
-function runOnce(trial: BatchingTrial): Outcome {
-  const r = spawnSync(process.execPath, [TRIAL_JS, JSON.stringify(trial)], { encoding: 'utf8', cwd: ROOT, timeout: TRIAL_TIMEOUT_MS });
-  if (r.status === 0) return { ok: true, result: lastJsonLine(r.stdout) as ClosedLoopResult };
-  const firstLine = r.stderr.trim().split('\n').find((l) => l.trim().length > 0) ?? '';
-  const reason = r.signal ? `killed by ${r.signal}${r.error ? ` (${r.error.message})` : ''}` : `exit ${r.status}: ${firstLine}`;
-  return { ok: false, missing: r.status === EXIT_RUNNER_MISSING, reason };
-}
-
-/** A failed trial is retried once after a pause: on a shared checkout the addon may be mid-rebuild. */
-function runTrial(trial: BatchingTrial): Outcome {
-  const first = runOnce(trial);
-  if (first.ok || first.missing) return first;
-  log(`bench: ${batchingLabel(trial)} ${trial.runner.id} failed (${first.reason}); retrying in 5 s`);
-  sleep(5_000);
-  return runOnce(trial);
+function runTrial(trial: BatchingTrial) {
+  const label = `${batchingLabel(trial)} ${trial.runner.id}`;
+  return spawnTrial<ClosedLoopResult>(TRIAL_JS, trial, { label, timeoutMs: TRIAL_TIMEOUT_MS, missingStatus: EXIT_RUNNER_MISSING });
 }
 
 function describe(r: ClosedLoopResult): string {

@@ -59,3 +59,52 @@ export function machineInfo(o: { started: number; loadAvgStart: number[]; repeat
     seconds: (Date.now() - o.started) / 1000,
   };
 }
+
+/** Generates models/out/ when any of `paths` (relative to the root) is missing. */
+export function ensureModels(paths: readonly string[]): void {
+  if (paths.every((p) => existsSync(resolve(ROOT, p)))) return;
+  log('bench: generating models into models/out/ ...');
+  const r = spawnSync(process.execPath, [resolve(ROOT, 'dist/models/generate.js')], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  if (r.status !== 0) throw new Error('bench: `node dist/models/generate.js` failed; run `npm run build` first');
+}
+
+/** A trial process's answer, or why there is none (`missing`: it exited with the "not in this build" status). */
+export type TrialOutcome<R> = { ok: true; result: R } | { ok: false; missing: boolean; reason: string };
+
+function spawnTrialOnce<R>(script: string, trial: unknown, timeoutMs: number, missingStatus: number | undefined): TrialOutcome<R> {
+  const r = spawnSync(process.execPath, [script, JSON.stringify(trial)], { encoding: 'utf8', cwd: ROOT, timeout: timeoutMs });
+  if (r.status === 0) return { ok: true, result: lastJsonLine(r.stdout) as R };
+  const firstLine = r.stderr.trim().split('\n').find((l) => l.trim().length > 0) ?? '';
+  const reason = r.signal ? `killed by ${r.signal}${r.error ? ` (${r.error.message})` : ''}` : `exit ${r.status}: ${firstLine}`;
+  return { ok: false, missing: missingStatus !== undefined && r.status === missingStatus, reason };
+}
+
+/**
+ * Runs `node <script> '<trial as JSON>'` and reads its last stdout line. A failed trial is
+ * retried once after a pause: on a shared checkout the addon may be mid-rebuild.
+ */
+export function spawnTrial<R>(script: string, trial: unknown, o: { label: string; timeoutMs: number; missingStatus?: number }): TrialOutcome<R> {
+  const first = spawnTrialOnce<R>(script, trial, o.timeoutMs, o.missingStatus);
+  if (first.ok || first.missing) return first;
+  log(`bench: ${o.label} failed (${first.reason}); retrying in 5 s`);
+  sleep(5_000);
+  return spawnTrialOnce<R>(script, trial, o.timeoutMs, o.missingStatus);
+}
+
+/**
+ * The body of a trial script: parses the trial of kind `kind` from argv[2], runs it, prints
+ * the result as one JSON line; on failure prints the stack and exits with `exitStatus(err)`.
+ */
+export function trialMain<T extends { kind: string }>(kind: T['kind'], run: (trial: T) => Promise<unknown>, exitStatus: (err: unknown) => number = () => 1): void {
+  const go = async () => {
+    const arg = process.argv[2];
+    if (!arg) throw new TypeError(`Expected a trial as JSON: node ${process.argv[1]} '{"kind":"${kind}",...}'`);
+    const trial = JSON.parse(arg) as T;
+    if (trial.kind !== kind) throw new TypeError(`Expected a '${kind}' trial but received '${String(trial.kind)}'`);
+    process.stdout.write(`${JSON.stringify(await run(trial))}\n`);
+  };
+  go().catch((err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(exitStatus(err));
+  });
+}

@@ -3,7 +3,7 @@
  * median over repeats with its min-max spread, and as a ratio to the peer. Pure functions of
  * the data bench/run.ts gathered; nothing here runs anything.
  */
-import { type Spread, type LatencySummary, spread } from './stats.js';
+import { type Ratio, type Spread, type LatencySummary, spread } from './stats.js';
 import type { Runner } from './trials.js';
 
 export interface MachineInfo {
@@ -18,6 +18,50 @@ export interface MachineInfo {
   loadAvgEnd: number[];
   repeats: number;
   seconds: number;
+}
+
+/** One model at one concurrency under load, measured for several runners over repeats (batching, serving). */
+export interface LoadGroupRepeats<R> {
+  label: string;
+  model: string;
+  concurrency: number;
+  /** Per runner id, one result per repeat, in repeat order (index i of two runners is a pair). */
+  repeats: Record<string, R[]>;
+  /** Per runner id, why a trial produced no result (a runner this build lacks, a crash). */
+  missing: Record<string, string>;
+}
+
+/** Where the figures of one runner of a LoadGroupRepeats come from. */
+export interface LoadFiguresOf {
+  label: string;
+  model: string;
+  concurrency: number;
+  /** Repeats with a result. */
+  repeats: number;
+}
+
+/**
+ * The table of a load benchmark: a line per group and runner, `| model | concurrency | runner | ...`,
+ * with the runner's cells, or "not run (see below)" where it has no figures.
+ * @param columns the headings after model, concurrency and runner.
+ */
+export function loadTable<Run extends { id: string }, F extends LoadFiguresOf>(
+  groups: ReadonlyArray<LoadGroupRepeats<unknown> & { runners: readonly Run[] }>,
+  figures: readonly F[],
+  o: { runnerHeading: string; columns: readonly string[]; runnerOf: (f: F) => Run; text: (run: Run) => string; cells: (f: F, run: Run) => string[] },
+): string {
+  const lines = [
+    `| model | concurrency | ${o.runnerHeading} | ${o.columns.join(' | ')} |`,
+    `|---|---|---|${o.columns.map(() => '---').join('|')}|`,
+  ];
+  for (const g of groups) {
+    for (const run of g.runners) {
+      const f = figures.find((x) => x.label === g.label && o.runnerOf(x).id === run.id);
+      const cells = f ? o.cells(f, run) : ['not run (see below)', ...o.columns.slice(1).map(() => '')];
+      lines.push(`| ${g.model} | ${g.concurrency} | ${o.text(run)} | ${cells.join(' | ')} |`);
+    }
+  }
+  return lines.join('\n');
 }
 
 export interface LatencyGroupResult {
@@ -93,6 +137,9 @@ export function num(v: number): string {
 }
 
 export const cell = (s: Spread | undefined) => (s ? `${num(s.median)} (${num(s.min)}–${num(s.max)})` : '—');
+
+/** "2.31× (2.10–2.52)": the ratio of the medians, then the range of the paired per-repeat ratios. */
+export const ratioText = (r: Ratio | undefined) => (r ? `${r.ofMedians.toFixed(2)}× (${r.paired.min.toFixed(2)}–${r.paired.max.toFixed(2)})` : '—');
 function ratio(a: Spread | undefined, b: Spread | undefined): string {
   if (!a || !b) return '—';
   const r = a.median / b.median;
@@ -182,16 +229,23 @@ export function targetLines(groups: GroupFigures[]): string {
   return lines.join('\n');
 }
 
-export function markdown(info: MachineInfo, groups: GroupFigures[], loop: LoopDelayResult[], hop: HopFloorResult): string {
+/** The Markdown list items that say when, on what and on which code a benchmark ran. */
+export function machineLines(info: MachineInfo): string[] {
   const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(' / ');
   return [
-    '# ortex per-call latency',
-    '',
     `- date: ${info.date}`,
     `- CPU: ${info.cpu}, ${info.cores} cores`,
     `- Node ${info.node}; ONNX Runtime ${info.ort} (onnxruntime-node's libonnxruntime.so.1; ortex reports ${info.ortexOrt})`,
     `- code: commit ${info.code.commit}${info.code.dirty ? ' with local changes in src/ or native/' : ''}; build/Release/ortex.node sha256 ${info.code.addonSha256}…`,
     `- load average (1/5/15 min) at start ${load(info.loadAvgStart)}, at end ${load(info.loadAvgEnd)}`,
+  ];
+}
+
+export function markdown(info: MachineInfo, groups: GroupFigures[], loop: LoopDelayResult[], hop: HopFloorResult): string {
+  return [
+    '# ortex per-call latency',
+    '',
+    ...machineLines(info),
     `- ${info.repeats} repeats per trial, each a fresh process, runners interleaved; total ${info.seconds.toFixed(0)} s`,
     '- every figure: median over repeats (min–max); ratios are of the medians; "− raw C" is the median of the per-repeat paired differences',
     '',

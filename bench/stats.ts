@@ -50,3 +50,18 @@ export function spread(values: readonly number[]): Spread {
   const median = s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
   return { median, min: s[0]!, max: s[s.length - 1]!, n: s.length };
 }
+
+/** A ratio of two runners' figures over the same repeats. */
+export interface Ratio {
+  /** median(a) ÷ median(b) */
+  ofMedians: number;
+  /** The per-repeat ratios a[i] ÷ b[i] (the i-th repeats of two runners ran side by side). */
+  paired: Spread;
+}
+
+export function ratioOf(a: readonly number[], b: readonly number[]): Ratio {
+  const n = Math.min(a.length, b.length);
+  const paired: number[] = [];
+  for (let i = 0; i < n; i++) paired.push(a[i]! / b[i]!);
+  return { ofMedians: spread(a).median / spread(b).median, paired: spread(paired) };
+}
