@@ -44,6 +44,12 @@ export const ERROR_CODES = {
   ERR_REPOSITORY_MODE: 400,
   ERR_SERVER_DRAINING: 503,
   ERR_SERVER_LISTEN: 500,
+  ERR_INTERNAL: 500,
+  // WebSocket streaming (src/server/ws*.ts) and the clients (src/client/)
+  ERR_WS_FRAME: 400,
+  ERR_WS_IN_FLIGHT: 429,
+  ERR_CLIENT_CONNECTION: 503,
+  ERR_CLIENT_PROTOCOL: 502,
   // ONNX Runtime's own status codes, surfaced as ERR_ORT_<CODE>.
   ERR_ORT_FAIL: 500,
   ERR_ORT_INVALID_ARGUMENT: 400,

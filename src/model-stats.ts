@@ -16,6 +16,32 @@ export interface Histogram {
   readonly buckets: ReadonlyArray<{ readonly le: number; readonly count: number }>;
 }
 
+/**
+ * A time histogram kept in JS with the native one's buckets (for what the batcher does not
+ * time: unbatched models, the server's own steps). observe() is a few comparisons and adds.
+ */
+export class TimeHistogram {
+  sum = 0;
+  count = 0;
+  /** Per bucket (not cumulative); the last one is +Inf. */
+  readonly counts = new Array<number>(TIME_BUCKETS_US.length + 1).fill(0);
+
+  /** @param us one observation, in µs. */
+  observe(us: number): void {
+    this.sum += us;
+    this.count++;
+    let i = 0;
+    while (i < TIME_BUCKETS_US.length && us > TIME_BUCKETS_US[i]!) i++;
+    this.counts[i]!++;
+  }
+
+  snapshot(): Histogram {
+    let acc = 0;
+    const buckets = this.counts.map((n, i) => ({ le: i < TIME_BUCKETS_US.length ? TIME_BUCKETS_US[i]! : Infinity, count: (acc += n) }));
+    return { sum: this.sum, count: this.count, buckets };
+  }
+}
+
 export interface ModelStats {
   /** Requests admitted to the queue. */
   readonly requests: number;

@@ -2,77 +2,14 @@
 // port: two caches sharing it act as two replicas; then the server is stopped (requests are
 // still answered, uncached, and counted as errors), brought back (the client reconnects by
 // itself), and frozen with SIGSTOP (reads time out, are counted, and requests are served).
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tensor, createModel, type Model } from '../src/index.js';
 import { type ResponseCache, createResponseCache } from '../src/cache/response-cache.js';
 import { cacheKey, keyToHex } from '../src/cache/cache-key.js';
 import { model, randomFloats } from './helpers.js';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function redisServerPath(): string {
-  const found = spawnSync('/bin/sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' });
-  const path = found.stdout.trim();
-  if (found.status !== 0 || !path) {
-    throw new Error(
-      'redis-server was not found on PATH. The Redis cache tests run against a real server: install it ' +
-        '(Debian/Ubuntu: `apt-get install redis-server`, as .ci/run does) and run the tests again.',
-    );
-  }
-  return path;
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const port = (srv.address() as { port: number }).port;
-  srv.close();
-  await once(srv, 'close');
-  return port;
-}
-
-async function startRedis(bin: string, port: number): Promise<ChildProcess> {
-  const child = spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const ready = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`redis-server did not start within 10 s:\n${out}`)), 10_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.includes('Ready to accept connections')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`redis-server exited with code ${code}:\n${out}`));
-    });
-  });
-  child.stderr!.on('data', (chunk: Buffer) => { out += chunk.toString(); });
-  await ready;
-  return child;
-}
-
-async function stopRedis(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGCONT'); // in case a test left it stopped
-  child.kill('SIGKILL');
-  await exited;
-}
-
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`Timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
+import { freePort, redisServerPath, sleep, startRedis, stopRedis, waitFor } from './fixtures/redis-server.js';
 
 describe('RedisCache against a real redis-server', () => {
   let bin: string;

@@ -10,6 +10,8 @@ import { packageVersion } from '../package-info.js';
 import { createLogger } from '../server/logger.js';
 import { createServer } from '../server/server.js';
 import { ensureBundledModels } from './bundled-models.js';
+import './cache-flags.js';
+import './metrics-flags.js';
 import { SERVE_EXTENSIONS } from './serve-extensions.js';
 import { SERVE_HELP, UsageError, parseServeArgs } from './serve-options.js';
 
@@ -61,7 +63,8 @@ async function serve(argv: readonly string[]): Promise<void> {
     const closer = await ext.started?.(server, args.values);
     if (closer) closers.push(closer);
   }
-  logger.info({ url: `http://${server.host}:${server.port}`, models: server.repository.servables().map((s) => `${s.name}/${s.version}`) }, 'ready');
+  const metricsUrl = server.metricsPort === 0 ? {} : { metricsPort: server.metricsPort };
+  logger.info({ url: `http://${server.host}:${server.port}`, ...metricsUrl, models: server.repository.servables().map((s) => `${s.name}/${s.version}`) }, 'ready');
 }
 
 async function main(argv: readonly string[]): Promise<void> {

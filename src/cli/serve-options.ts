@@ -53,7 +53,8 @@ export interface ServeArgs {
   values: FlagValues;
 }
 
-function integer(values: FlagValues, flag: string, min: number, max: number): number | undefined {
+/** A flag as an integer from min to max, or undefined when absent; a UsageError otherwise. */
+export function integer(values: FlagValues, flag: string, min: number, max: number): number | undefined {
   const v = values[flag];
   if (v === undefined) return undefined;
   const n = Number(v);

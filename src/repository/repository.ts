@@ -373,7 +373,7 @@ export class ModelRepository {
         entry.serving.set(version, servable); // the swap: requests from now on get the new one
         entry.latest = Math.max(...entry.serving.keys());
         entry.failed.delete(version);
-        this.#logger.info({ model: name, version, path: modelPath }, old ? 'model version reloaded and swapped in' : 'model version loaded');
+        this.#logger.info({ model: name, version, path: modelPath, loadMs: Math.round(servable.loadMs) }, old ? 'model version reloaded and swapped in' : 'model version loaded');
         if (old) await this.#retireServable(entry, old);
       } catch (error) {
         entry.failed.set(version, { stamp, reason: (error as Error).message });

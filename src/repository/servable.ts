@@ -54,6 +54,8 @@ export class Servable {
   };
   /** Version as a string, as the protocol sends it. */
   readonly versionText: string;
+  /** How long loading took, warm-up included, in ms (set by loadServable()). */
+  loadMs = 0;
   #leases = 0;
   #retired: (() => void) | undefined;
   #closing: Promise<void> | undefined;
@@ -150,6 +152,7 @@ export async function loadServable(
   onUnbatched?: (message: string) => void,
 ): Promise<Servable> {
   const name = config.name;
+  const startMs = performance.now();
   let model: ServedModel;
   try {
     let options = toModelOptions(config);
@@ -169,5 +172,7 @@ export async function loadServable(
     await model.close({ drain: false });
     throw loadError(name, version, modelPath, err);
   }
-  return new Servable(name, version, config, model, modelPath, stamp);
+  const servable = new Servable(name, version, config, model, modelPath, stamp);
+  servable.loadMs = performance.now() - startMs;
+  return servable;
 }

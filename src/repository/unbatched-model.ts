@@ -16,7 +16,7 @@
 import { OrtexError } from '../errors.js';
 import { InferenceSession } from '../inference-session.js';
 import type { BatcherOptions, ModelOptions } from '../model-options.js';
-import { type Histogram, type ModelStats, TIME_BUCKETS_US } from '../model-stats.js';
+import { type ModelStats, TimeHistogram } from '../model-stats.js';
 import type { InferOptions, Model } from '../model.js';
 import type { SessionOptions } from '../session-options.js';
 import { Tensor } from '../tensor.js';
@@ -32,26 +32,6 @@ const BATCHER_KEYS: Record<keyof BatcherOptions, true> = {
   maxBatchSize: true, maxQueueDelayUs: true, preferredBatchSizes: true, instances: true, maxQueueSize: true,
   defaultTimeoutUs: true, priorityLevels: true, defaultPriority: true, latencyTargetUs: true, padding: true,
 };
-
-class TimeHistogram {
-  sum = 0;
-  count = 0;
-  readonly counts = new Array<number>(TIME_BUCKETS_US.length + 1).fill(0);
-
-  observe(us: number): void {
-    this.sum += us;
-    this.count++;
-    let i = 0;
-    while (i < TIME_BUCKETS_US.length && us > TIME_BUCKETS_US[i]!) i++;
-    this.counts[i]!++;
-  }
-
-  snapshot(): Histogram {
-    let acc = 0;
-    const buckets = this.counts.map((n, i) => ({ le: i < TIME_BUCKETS_US.length ? TIME_BUCKETS_US[i]! : Infinity, count: (acc += n) }));
-    return { sum: this.sum, count: this.count, buckets };
-  }
-}
 
 export class UnbatchedModel implements ServedModel {
   readonly inputNames: readonly string[];

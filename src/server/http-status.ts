@@ -14,6 +14,9 @@ const REASONS: Record<number, string> = {
   500: 'Internal Server Error', 501: 'Not Implemented', 503: 'Service Unavailable', 504: 'Gateway Timeout',
 };
 
+/** The response header that carries an error's code (ERR_…) beside its status; the body stays Triton's `{"error": "..."}`. */
+export const ERROR_CODE_HEADER = 'ortex-error-code';
+
 const LINES = new Map<number, string>();
 
 /** "200 OK", "503 Service Unavailable", ...: the status line uWS's writeStatus() takes. */

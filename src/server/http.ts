@@ -18,7 +18,7 @@
 
 import { Buffer } from 'node:buffer';
 import { readBody } from './http-body.js';
-import { errorReply, statusLine } from './http-status.js';
+import { ERROR_CODE_HEADER, errorReply, statusLine } from './http-status.js';
 import type { Logger } from './logger.js';
 import type { HttpRequest, HttpResponse } from './uws.js';
 
@@ -192,7 +192,8 @@ export class HttpExchange {
     const reply = errorReply(err, this.#ctx.logger);
     this.errorCode = reply.code;
     if (reply.status === 413) this.#closeConnection = true;
-    this.send(reply.status, reply.body, 'application/json');
+    // The body stays Triton's {"error": "..."}; the code rides in a header for ortex's own client.
+    this.send(reply.status, reply.body, 'application/json', reply.code === undefined ? undefined : [[ERROR_CODE_HEADER, reply.code]]);
   }
 
   /** tryEnd, then onWritable from wherever the socket got to. Called corked. */

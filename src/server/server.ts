@@ -14,19 +14,25 @@
  * in flight, closes the models (their queues drained) and then every connection.
  */
 
+import type { ResponseCache } from '../cache/index.js';
 import { OrtexError, isErrorCode } from '../errors.js';
+import { type MetricsOptions, type ServerMetrics, checkMetricsOptions, createServerMetrics } from '../metrics/server-metrics.js';
 import { packageVersion } from '../package-info.js';
 import { type ModelControlMode, ModelRepository } from '../repository/repository.js';
 import type { ModelOptionsHook } from '../repository/servable.js';
+import { type ServerCacheOptions, createServerCache } from './cache-middleware.js';
 import { HttpContext } from './http.js';
 import { type InferMiddleware, type InferPipeline, composeInfer, runInfer } from './infer-pipeline.js';
 import { type Logger, createLogger } from './logger.js';
+import { type MetricsListener, listenMetrics, registerMetricsRoute } from './metrics-route.js';
 import { DEFAULT_MAX_BODY_BYTES } from './oip-message.js';
 import type { EncodedMessage } from './oip-types.js';
+import { requestLog } from './request-log.js';
 import { RequestRecord, type RequestObserver } from './request-record.js';
 import { observeRequest } from './request-stats.js';
 import { registerRoutes } from './routes.js';
 import { type TemplatedApp, type UsListenSocket, loadUws } from './uws.js';
+import { type WebSocketEndpoint, type WebSocketOptions, registerWebSocket } from './ws.js';
 
 export interface ServerOptions {
   /** The model repository directory (Triton layout). */
@@ -63,6 +69,16 @@ export interface ServerOptions {
   cancelOnDisconnect?: boolean;
   /** Extra names for the `extensions` list of GET /v2. */
   extensions?: readonly string[];
+  /**
+   * A response cache for the models whose configuration enables it (`response_cache.enable`),
+   * e.g. `{ maxBytes: 256 << 20, ttlMs: 60_000, redis: { url: 'redis://127.0.0.1:6379' } }`.
+   * Absent: no cache. It runs inside the `middleware` layers, next to the model.
+   */
+  cache?: ServerCacheOptions;
+  /** Prometheus metrics at GET /metrics (default true); `{ port }` serves them on a port of their own too. */
+  metrics?: boolean | MetricsOptions;
+  /** WebSocket streaming at ws://host:port/v2/stream (ws.ts), on by default; false turns it off. */
+  websocket?: boolean | WebSocketOptions;
 }
 
 /** The extensions of the Open Inference Protocol this server implements, as Triton names them. */
@@ -78,6 +94,14 @@ export interface OrtexServer {
   readonly port: number;
   /** Listening, every model that should be loaded is ready, and not shutting down. */
   readonly ready: boolean;
+  /** The response cache (the `cache` option), or undefined. */
+  readonly cache: ResponseCache | undefined;
+  /** The metrics (GET /metrics), or undefined when turned off. */
+  readonly metrics: ServerMetrics | undefined;
+  /** The port of the metrics listener of its own (`metrics.port`); 0 when there is none. */
+  readonly metricsPort: number;
+  /** The WebSocket streaming endpoint (the `websocket` option), or undefined when turned off. */
+  readonly websocket: WebSocketEndpoint | undefined;
   /**
    * One inference request through the same path as POST .../infer (for other transports).
    * @param version '' for the latest ready version.
@@ -107,6 +131,7 @@ function checkOptions(o: ServerOptions): void {
   int(o.port, 'port', 0, 65535);
   int(o.maxBodyBytes, 'maxBodyBytes', 1, 2 ** 32);
   int(o.drainTimeoutMs, 'drainTimeoutMs', 0, 2 ** 31 - 1);
+  checkMetricsOptions(o.metrics);
   if (o.host !== undefined && (typeof o.host !== 'string' || o.host === '')) throw new OrtexError('ERR_OPTION_INVALID', `Expected a host name or address for host but received ${String(o.host)}`);
 }
 
@@ -132,11 +157,18 @@ export function createServer(options: ServerOptions): OrtexServer {
     ...(options.modelOptions !== undefined && { modelOptions: options.modelOptions }),
     logger,
   });
+  const cache = options.cache === undefined ? undefined : createServerCache(options.cache, logger);
+  const metricsOptions = typeof options.metrics === 'object' ? options.metrics : {};
+  const metrics = options.metrics === false ? undefined : createServerMetrics({ repository, cache: cache?.cache, redis: cache?.redis ?? false, logger }, metricsOptions);
+  const logRequest = requestLog(logger);
   const http = new HttpContext(logger, maxBodyBytes);
-  const pipeline: InferPipeline = { repository, handler: composeInfer(options.middleware ?? []), limits: { maxBodyBytes } };
+  const middleware = cache ? [...(options.middleware ?? []), cache.middleware] : options.middleware ?? [];
+  const pipeline: InferPipeline = { repository, handler: composeInfer(middleware), limits: { maxBodyBytes } };
   const userObservers = options.onRequest === undefined ? [] : Array.isArray(options.onRequest) ? options.onRequest : [options.onRequest as RequestObserver];
   const observe = (record: RequestRecord): void => {
     observeRequest(record);
+    metrics?.observe(record);
+    logRequest?.(record);
     for (const f of userObservers) {
       try {
         f(record);
@@ -148,6 +180,7 @@ export function createServer(options: ServerOptions): OrtexServer {
   const app = uws.App();
   let socket: UsListenSocket | undefined;
   let port = 0;
+  let metricsListener: MetricsListener | undefined;
   let loaded = false;
   let closing: Promise<void> | undefined;
 
@@ -163,6 +196,11 @@ export function createServer(options: ServerOptions): OrtexServer {
     http, repository, pipeline, observe, notReady, cancelOnDisconnect: options.cancelOnDisconnect ?? false,
     metadata: { name: 'ortex', version: packageVersion(), extensions: [...EXTENSIONS, ...(options.extensions ?? [])] },
   });
+  if (metrics) registerMetricsRoute(app, http, metrics);
+  const websocket = options.websocket === false ? undefined : registerWebSocket(
+    { app, logger, observe, infer: (m, v, body, h, record, signal) => runInfer(pipeline, m, v, body, h, record, signal) },
+    { maxMessageBytes: Math.min(maxBodyBytes, 2 ** 30), cancelOnClose: options.cancelOnDisconnect ?? false, ...(typeof options.websocket === 'object' ? options.websocket : {}) },
+  );
 
   const server: OrtexServer = {
     app,
@@ -175,8 +213,14 @@ export function createServer(options: ServerOptions): OrtexServer {
     get ready() {
       return notReady() === undefined;
     },
+    cache: cache?.cache,
+    metrics,
+    get metricsPort() {
+      return metricsListener?.port ?? 0;
+    },
     infer: (model, version, body, headerLength, record, signal) => runInfer(pipeline, model, version, body, headerLength, record, signal),
     observe,
+    websocket,
 
     async listen() {
       if (socket || closing) throw new OrtexError('ERR_INVALID_ARG', 'listen() was already called');
@@ -185,9 +229,23 @@ export function createServer(options: ServerOptions): OrtexServer {
           if (s) resolve(s);
           else reject(new OrtexError('ERR_SERVER_LISTEN', `Could not listen on ${host}:${options.port ?? 8000}: the address is taken or not local`));
         });
+      }).catch((err: unknown) => {
+        // Nothing else was started: let the process exit without a Redis connection or GPU probe.
+        metrics?.close();
+        cache?.cache.close();
+        throw err;
       });
       port = uws.us_socket_local_port(socket as unknown as Parameters<typeof uws.us_socket_local_port>[0]);
       logger.info({ host, port, repository: repository.root, mode: repository.mode }, 'listening');
+      if (metrics && metricsOptions.port !== undefined) {
+        try {
+          metricsListener = await listenMetrics(metricsOptions.host ?? host, metricsOptions.port, metrics, logger);
+        } catch (err) {
+          await server.close();
+          throw err;
+        }
+        logger.info({ host: metricsOptions.host ?? host, port: metricsListener.port }, 'metrics listening');
+      }
       let failures;
       try {
         failures = await repository.start();
@@ -212,13 +270,18 @@ export function createServer(options: ServerOptions): OrtexServer {
         socket = undefined;
         const timeoutMs = options.drainTimeoutMs ?? 30_000;
         let timer: NodeJS.Timeout | undefined;
+        const streamsClosed = websocket?.close(timeoutMs);
         const timedOut = await Promise.race([
           http.idle().then(() => false),
           new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), timeoutMs); }),
         ]);
         clearTimeout(timer);
         if (timedOut) logger.warn({ open: http.open, timeoutMs }, 'requests still in flight after the drain timeout: closing anyway');
+        await streamsClosed;
         await repository.close();
+        metricsListener?.close();
+        metrics?.close();
+        cache?.cache.close();
         // Closes the idle keep-alive connections too (a uWS method its typings omit).
         (app as TemplatedApp & { close?: () => void }).close?.();
         logger.info({}, 'server closed');
