@@ -92,7 +92,8 @@ export function batchingRows(g: BatchingGroupResult): BatchingRow[] {
 export function runnerText(r: BatchingRunner): string {
   if (r.kind === 'batcher' && r.batcher) {
     const b = r.batcher;
-    return `batcher \`infer()\` (max ${b.maxBatchSize}, ${b.maxQueueDelayUs} µs, ${b.instances} instance${b.instances === 1 ? '' : 's'})`;
+    const delay = b.latencyTargetUs ? `load-aware, target ${b.latencyTargetUs} µs` : `${b.maxQueueDelayUs} µs`;
+    return `batcher \`infer()\` (max ${b.maxBatchSize}, ${delay}, ${b.instances} instance${b.instances === 1 ? '' : 's'})`;
   }
   return r.kind === 'ortex-run' ? 'ortex `await run()`, batch 1' : 'onnxruntime-node `await run()`, batch 1';
 }

@@ -23,6 +23,8 @@ export interface BatcherOptions {
   readonly maxBatchSize: number;
   readonly maxQueueDelayUs: number;
   readonly instances: number;
+  /** Load-aware delay: wait only while the oldest request can still be answered within this. */
+  readonly latencyTargetUs?: number;
 }
 
 export interface BatchingRunner {
@@ -62,6 +64,8 @@ export const CONCURRENCIES: readonly number[] = [1, 8, 64, 256];
 export const BATCHING_RUNNERS: readonly BatchingRunner[] = [
   { id: 'batcher', kind: 'batcher', batcher: { maxBatchSize: 64, maxQueueDelayUs: 100, instances: 1 } },
   { id: 'batcher-i2', kind: 'batcher', batcher: { maxBatchSize: 64, maxQueueDelayUs: 100, instances: 2 }, concurrencies: [64, 256] },
+  // Load-aware delay: no fixed wait, so a lone request is not held back at low load.
+  { id: 'batcher-adaptive', kind: 'batcher', batcher: { maxBatchSize: 64, maxQueueDelayUs: 0, instances: 1, latencyTargetUs: 1000 } },
   { id: 'ortex-run', kind: 'ortex-run' },
   { id: 'ort-node', kind: 'ort-node' },
 ];

@@ -4,7 +4,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <mutex>
 #include <system_error>
 
@@ -391,7 +390,7 @@ class Batcher::Scheduler {
         acc += candidates_[i]->rows;
         if (std::find(preferred.begin(), preferred.end(), acc) != preferred.end()) pref_take = i + 1;
       }
-      const int64_t delay_ns = Delay(rows, now - oldest);
+      const int64_t delay_ns = Delay(rows, now - oldest, candidates_.size(), now);
       if (largest_pref > 0 && rows >= largest_pref && pref_take > 0) {
         take = pref_take;  // the largest preferred size is reached: go at once
       } else if (now - oldest >= delay_ns || flush_ > 0) {
@@ -417,12 +416,17 @@ class Batcher::Scheduler {
   }
 
   // The queue delay (ns) for a pending batch of `rows` whose oldest request has waited `waited`.
-  int64_t Delay(int64_t rows, int64_t waited) {
+  int64_t Delay(int64_t rows, int64_t waited, size_t requests, int64_t now) {
     const int64_t fixed = b_->delay_us_.load(std::memory_order_relaxed) * 1000;
     const int64_t target = b_->config_.latency_target_us * 1000;
     if (target <= 0) return fixed;
-    // Load-aware: keep waiting for more rows only while the oldest request can still finish
-    // within the target, and only if the arrival rate says another request will come in time.
+    // Load-aware, a cost/benefit rule in the spirit of BentoML's adaptive batching: one more
+    // request joining this batch saves a run's fixed cost `a` (it would otherwise need a run
+    // of its own); waiting for it costs each of the `requests` already pending the expected
+    // gap to the next arrival. So wait only while requests * gap < a, while arrivals are
+    // still coming (the last one is no older than two gaps), and while the oldest request
+    // can still be answered within the target. A closed-loop caller at concurrency 1 (gap =
+    // its own round trip) is never held back; a burst is gathered into one batch.
     double a = 0, s = 0;
     for (auto& inst : b_->instances_) {
       double ia = 0, is = 0;
@@ -430,20 +434,10 @@ class Batcher::Scheduler {
       a = std::max(a, ia);
       s = std::max(s, is);
     }
-    // Arrival rate over the last `target` ns: requests per ns, not counting the oldest one
-    // in the window (n arrivals span n - 1 gaps). One arrival in the window: nothing to wait for.
-    while (!arrivals_.empty() && arrivals_.front() < last_arrival_ns_ - target) arrivals_.pop_front();
-    const double lambda = arrivals_.size() > 1 ? static_cast<double>(arrivals_.size() - 1) / static_cast<double>(target) : 0.0;
-    const double rows_per_req = std::max(1.0, rows_per_req_);
-    const double slack = static_cast<double>(target) - static_cast<double>(waited) - (a + s * static_cast<double>(rows));
     double wait = 0;
-    if (slack > 0 && lambda > 0) {
-      wait = slack / (1.0 + s * lambda * rows_per_req);
-      const int64_t max = b_->max_batch_.load(std::memory_order_relaxed);
-      const double fill = static_cast<double>(max - rows) / (lambda * rows_per_req);
-      wait = std::min(wait, fill);
-      if (lambda * wait < 1.0) wait = 0;  // not even one more request expected: go now
-    }
+    const double slack = static_cast<double>(target) - static_cast<double>(waited) - (a + s * static_cast<double>(rows));
+    const bool flowing = gap_ns_ > 0 && static_cast<double>(now - last_arrival_ns_) < 2 * gap_ns_;
+    if (slack > 0 && flowing && static_cast<double>(requests) * gap_ns_ < a) wait = std::min(2 * gap_ns_, slack);
     if (fixed > 0) wait = std::min(wait, static_cast<double>(fixed));
     b_->adaptive_delay_us_.store(static_cast<int64_t>(wait / 1000.0), std::memory_order_relaxed);
     return waited + static_cast<int64_t>(wait);
@@ -451,10 +445,11 @@ class Batcher::Scheduler {
 
   void ObserveArrival(const Request* r) {
     if (b_->config_.latency_target_us <= 0) return;
+    if (last_arrival_ns_ > 0) {
+      const double gap = static_cast<double>(std::max<int64_t>(0, r->enqueue_ns - last_arrival_ns_));
+      gap_ns_ = gap;  // the latest gap: a burst shows at its second request
+    }
     last_arrival_ns_ = std::max(last_arrival_ns_, r->enqueue_ns);
-    arrivals_.push_back(r->enqueue_ns);
-    if (arrivals_.size() > kMaxArrivals) arrivals_.pop_front();
-    rows_per_req_ = rows_per_req_ <= 0 ? static_cast<double>(r->rows) : rows_per_req_ * 0.9 + static_cast<double>(r->rows) * 0.1;
   }
 
   void Dispatch(Instance* inst, std::vector<Request*>* formed) {
@@ -513,11 +508,9 @@ class Batcher::Scheduler {
   int64_t seen_cancels_ = 0;
   int64_t flush_ = 0;  // requests still to send without delay after a hold was released
   int retries_ = 0;    // consecutive looks at a queue that was not empty yet gave nothing
-  // Load-aware delay only: arrival times within the last latency target, newest last.
-  static constexpr size_t kMaxArrivals = 65536;
-  std::deque<int64_t> arrivals_;
+  // Load-aware delay only: the latest arrival and the gap before it.
   int64_t last_arrival_ns_ = 0;
-  double rows_per_req_ = 0;
+  double gap_ns_ = 0;
 };
 
 // ---------------------------------------------------------------------------------------
