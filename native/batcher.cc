@@ -7,6 +7,8 @@
 #include <mutex>
 #include <system_error>
 
+#include <pthread.h>
+#include <sched.h>
 #include <sys/prctl.h>
 
 #include "cpu.h"
@@ -574,6 +576,16 @@ Status Batcher::Start(Client* owner) {
       // Timed waits end on time: the default 50 µs of timer slack would add to every queue
       // delay and deadline.
       prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+      // On one CPU, every Enqueue's wake-up would preempt the producer (the JS thread) in
+      // the middle of its burst of requests: a context switch per request, and batches of a
+      // few requests. SCHED_BATCH wakes without preempting, so the scheduler runs when the
+      // producer yields (or its slice ends) and finds the whole burst queued. Measured on
+      // one pinned core, ctr_mlp at 64 connections: 17,500 -> 27,000 req/s, batches of
+      // ~5 -> ~58 requests. With more CPUs the scheduler has a core to wake on; left as is.
+      if (AvailableCpus() == 1) {
+        sched_param param{};
+        pthread_setschedparam(pthread_self(), SCHED_BATCH, &param);  // best effort
+      }
       scheduler_->Loop();
       // Closed and drained: stop the instances, then tell the owner.
       stop_.store(true, std::memory_order_seq_cst);

@@ -71,7 +71,7 @@ export interface InferPipeline {
  * @throws the coded error of whichever step failed (404/503 from the repository, 400/413
  *   from parsing and checking, 429/504/503 from the model, ...).
  */
-export async function runInfer(
+export function runInfer(
   pipeline: InferPipeline,
   modelName: string,
   version: string | undefined,
@@ -80,7 +80,13 @@ export async function runInfer(
   record: RequestRecord,
   signal?: AbortSignal,
 ): Promise<EncodedMessage> {
-  const servable = pipeline.repository.acquire(modelName, version);
+  // Not async: one promise per request (the model's) rather than one per await.
+  let servable: Servable;
+  try {
+    servable = pipeline.repository.acquire(modelName, version);
+  } catch (err) {
+    return Promise.reject(err);
+  }
   record.servable = servable;
   try {
     const request = parseInferRequest(body, headerLength, pipeline.limits);
@@ -89,14 +95,26 @@ export async function runInfer(
     record.rows = prepared.rows;
     if (signal) prepared.options.signal = signal;
     record.inputMs = performance.now();
-    const outputs = await pipeline.handler({
+    return pipeline.handler({
       servable, request, feeds: prepared.feeds, outputs: prepared.outputs, options: prepared.options, record,
-    });
-    record.inferEndMs = performance.now();
-    const encoded = encodeInferResult(servable.name, servable.versionText, request.id, prepared.outputs, prepared.binary, outputs);
-    record.outputMs = performance.now();
-    return encoded;
-  } finally {
+    }).then(
+      (outputs) => {
+        try {
+          record.inferEndMs = performance.now();
+          const encoded = encodeInferResult(servable.name, servable.versionText, request.id, prepared.outputs, prepared.binary, outputs);
+          record.outputMs = performance.now();
+          return encoded;
+        } finally {
+          servable.release();
+        }
+      },
+      (err: unknown) => {
+        servable.release();
+        throw err;
+      },
+    );
+  } catch (err) {
     servable.release();
+    return Promise.reject(err);
   }
 }

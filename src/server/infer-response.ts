@@ -7,7 +7,8 @@
 import { OrtexError } from '../errors.js';
 import type { Tensor } from '../tensor.js';
 import { encodeInferResponse } from './oip-codec.js';
-import { ortexToOipType } from './oip-datatypes.js';
+import { isDataOf, oipDatatype, ortexToOipType } from './oip-datatypes.js';
+import { dataToJson } from './oip-json-data.js';
 import type { EncodedMessage, OipTensorOut } from './oip-types.js';
 
 /**
@@ -22,6 +23,8 @@ export function encodeInferResult(
   binary: readonly boolean[],
   outputs: Readonly<Record<string, Tensor>>,
 ): EncodedMessage {
+  const json = jsonResult(modelName, modelVersion, id, names, binary, outputs);
+  if (json !== undefined) return { body: json };
   const tensors = new Array<OipTensorOut>(names.length);
   for (let i = 0; i < names.length; i++) {
     const name = names[i]!;
@@ -34,4 +37,44 @@ export function encodeInferResult(
   const response: Parameters<typeof encodeInferResponse>[0] = { modelName, modelVersion, outputs: tensors };
   if (id !== undefined) response.id = id;
   return encodeInferResponse(response);
+}
+
+/**
+ * The all-JSON response written straight out, byte for byte what encodeInferResponse()
+ * writes, for the usual case: every output sent as JSON, present, and holding the array of
+ * its datatype with as many elements as its dims say. Undefined otherwise, and the general
+ * path answers (and raises the errors). Skips the intermediate objects and the per-tensor
+ * checks that encodeInferResponse() makes for arbitrary input, a measurable share of a
+ * small request.
+ */
+function jsonResult(
+  modelName: string,
+  modelVersion: string,
+  id: string | undefined,
+  names: readonly string[],
+  binary: readonly boolean[],
+  outputs: Readonly<Record<string, Tensor>>,
+): string | undefined {
+  let s = `{"model_name":${JSON.stringify(modelName)},"model_version":${JSON.stringify(modelVersion)}`;
+  if (id !== undefined) s += `,"id":${JSON.stringify(id)}`;
+  s += ',"outputs":[';
+  for (let i = 0; i < names.length; i++) {
+    if (binary[i]) return undefined;
+    const name = names[i]!;
+    const t = outputs[name];
+    if (!t) return undefined;
+    const datatype = ortexToOipType(t.type);
+    const info = datatype === undefined ? undefined : oipDatatype(datatype);
+    if (!info || !isDataOf(info, t.data)) return undefined;
+    const dims = t.dims;
+    let count = 1;
+    for (let d = 0; d < dims.length; d++) {
+      const n = dims[d]!;
+      if (!Number.isSafeInteger(n) || n < 0) return undefined;
+      count *= n;
+    }
+    if (t.data.length !== count) return undefined;
+    s += `${i === 0 ? '' : ','}{"name":${JSON.stringify(name)},"datatype":"${datatype}","shape":[${dims.join(',')}],"data":${dataToJson(info, t.data)}}`;
+  }
+  return s + ']}';
 }

@@ -64,9 +64,12 @@ function refuseWhileDraining(ctx: RouteContext): void {
 
 const INFER_SPEC: RouteSpec = { headers: [HEADER_LENGTH_HEADER], body: true };
 
-/** POST /v2/models/{m}[/versions/{v}]/infer */
+/**
+ * POST /v2/models/{m}[/versions/{v}]/infer. Callbacks rather than async/await: this is the
+ * hot path, and each await costs a promise and a microtask per request.
+ */
 function infer(ctx: RouteContext, versioned: boolean) {
-  return async (ex: HttpExchange): Promise<void> => {
+  return (ex: HttpExchange): void => {
     const record = new RequestRecord('http', ex.startMs);
     ex.onEnd(() => {
       record.endMs = performance.now();
@@ -77,23 +80,32 @@ function infer(ctx: RouteContext, versioned: boolean) {
       ctx.observe(record);
     });
     // The body first: an answer sent before it is read would leave it on the connection.
-    const body = await ex.body();
-    record.bodyMs = performance.now();
-    record.bytesIn = body.byteLength;
-    record.model = segment(ex.params[0]!, 'model name');
-    record.version = versioned ? segment(ex.params[1]!, 'model version') : '';
-    refuseWhileDraining(ctx);
-    const lengthHeader = ex.headers[HEADER_LENGTH_HEADER]!;
-    const headerLength = lengthHeader === '' ? undefined : Number(lengthHeader);
-    let signal: AbortSignal | undefined;
-    if (ctx.cancelOnDisconnect) {
-      const abort = new AbortController();
-      ex.onAbort(() => abort.abort());
-      signal = abort.signal;
-    }
-    const encoded = await runInfer(ctx.pipeline, record.model, record.version, body, headerLength, record, signal);
-    if (encoded.headerLength === undefined) ex.send(200, encoded.body, 'application/json');
-    else ex.send(200, encoded.body, 'application/octet-stream', [[HEADER_LENGTH_HEADER, String(encoded.headerLength)]]);
+    ex.onBody((err, body) => {
+      if (err) return ex.sendError(err);
+      try {
+        record.bodyMs = performance.now();
+        record.bytesIn = body!.byteLength;
+        record.model = segment(ex.params[0]!, 'model name');
+        record.version = versioned ? segment(ex.params[1]!, 'model version') : '';
+        refuseWhileDraining(ctx);
+        const lengthHeader = ex.headers[HEADER_LENGTH_HEADER]!;
+        const headerLength = lengthHeader === '' ? undefined : Number(lengthHeader);
+        let signal: AbortSignal | undefined;
+        if (ctx.cancelOnDisconnect) {
+          const abort = new AbortController();
+          ex.onAbort(() => abort.abort());
+          signal = abort.signal;
+        }
+        runInfer(ctx.pipeline, record.model, record.version, body!, headerLength, record, signal).then(
+          (encoded) => {
+            if (encoded.headerLength === undefined) ex.send(200, encoded.body, 'application/json');
+            else ex.send(200, encoded.body, 'application/octet-stream', [[HEADER_LENGTH_HEADER, String(encoded.headerLength)]]);
+          },
+        ).catch((e: unknown) => ex.sendError(e));
+      } catch (e) {
+        ex.sendError(e);
+      }
+    });
   };
 }
 
