@@ -28,28 +28,12 @@ import {
   batchingTrial,
   runnersAt,
 } from './batching-trials.js';
-import { ROOT, codeState, ensureModels, log, machineInfo, rotated, spawnTrial } from './harness.js';
+import { type BenchArgs, ROOT, codeState, ensureModels, log, machineInfo, parseBenchArgs, rotated, spawnTrial } from './harness.js';
 
 const TRIAL_JS = resolve(ROOT, 'dist/bench/batching-trial.js');
 const TRIAL_TIMEOUT_MS = 60_000;
 
-interface Args {
-  repeats: number;
-  quick: boolean;
-  only?: string;
-}
-
-function parseArgs(argv: string[]): Args {
-  const args: Args = { repeats: 3, quick: false };
-  for (const a of argv) {
-    const [key, value] = a.split('=', 2) as [string, string | undefined];
-    if (key === '--repeats' && value && /^[1-9]\d*$/.test(value)) args.repeats = Number(value);
-    else if (key === '--quick') args.quick = true;
-    else if (key === '--only' && value) args.only = value;
-    else throw new TypeError(`Expected --repeats=N, --quick or --only=<model> but received '${a}'`);
-  }
-  return args;
-}
+const parseArgs = (argv: string[]): BenchArgs => parseBenchArgs(argv, 3);
 
 /** Generates missing models, and checks that the dlrm spec still matches the generator. */
 function preflight(groups: readonly BatchingGroup[]): void {

@@ -108,3 +108,23 @@ export function trialMain<T extends { kind: string }>(kind: T['kind'], run: (tri
     process.exit(exitStatus(err));
   });
 }
+
+/** The flags every benchmark driver takes. */
+export interface BenchArgs {
+  repeats: number;
+  quick: boolean;
+  only?: string;
+}
+
+/** Parses `--repeats=N`, `--quick` and `--only=<model>`; throws on anything else. */
+export function parseBenchArgs(argv: readonly string[], defaultRepeats: number): BenchArgs {
+  const args: BenchArgs = { repeats: defaultRepeats, quick: false };
+  for (const a of argv) {
+    const [key, value] = a.split('=', 2) as [string, string | undefined];
+    if (key === '--repeats' && value && /^[1-9]\d*$/.test(value)) args.repeats = Number(value);
+    else if (key === '--quick') args.quick = true;
+    else if (key === '--only' && value) args.only = value;
+    else throw new TypeError(`Expected --repeats=N, --quick or --only=<model> but received '${a}'`);
+  }
+  return args;
+}

@@ -13,11 +13,11 @@
  * models/out/ are generated, and the raw C baseline is built if absent.
  */
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type BenchArgs, codeState, parseBenchArgs, sleep } from './harness.js';
 import { type HopFloorResult, type LatencyGroupResult, type LoopDelayResult, type MachineInfo, groupFigures, markdown } from './report.js';
 import type { LatencySummary } from './stats.js';
 import { HOP_FLOOR_TRIAL, LATENCY_GROUPS, LOOP_DELAY_TRIALS, RUNNERS, type LatencyTrial, type Runner, type Trial, groupLabel, latencyTrial } from './trials.js';
@@ -28,23 +28,7 @@ const ORT_NODE_LIB_DIR = resolve(ROOT, 'node_modules/onnxruntime-node/bin/napi-v
 const RAW_CANDIDATES = ['build/Release/ortex_raw_run', 'build/ortex_raw_run'].map((p) => resolve(ROOT, p));
 const TRIAL_TIMEOUT_MS = 180_000;
 
-interface Args {
-  repeats: number;
-  quick: boolean;
-  only?: string;
-}
-
-function parseArgs(argv: string[]): Args {
-  const args: Args = { repeats: 5, quick: false };
-  for (const a of argv) {
-    const [key, value] = a.split('=', 2) as [string, string | undefined];
-    if (key === '--repeats' && value && /^[1-9]\d*$/.test(value)) args.repeats = Number(value);
-    else if (key === '--quick') args.quick = true;
-    else if (key === '--only' && value) args.only = value;
-    else throw new TypeError(`Expected --repeats=N, --quick or --only=<model> but received '${a}'`);
-  }
-  return args;
-}
+const parseArgs = (argv: string[]): BenchArgs => parseBenchArgs(argv, 5);
 
 function log(msg: string): void {
   process.stderr.write(`${msg}\n`);
@@ -73,18 +57,6 @@ function lastJsonLine(stdout: string): unknown {
   return JSON.parse(line);
 }
 
-/** Which code was measured: the commit, whether the tree had local changes, the addon's hash. */
-function codeState(): { commit: string; dirty: boolean; addonSha256: string } {
-  const git = (...a: string[]) => spawnSync('git', a, { cwd: ROOT, encoding: 'utf8' }).stdout?.trim() ?? '';
-  const addon = resolve(ROOT, 'build/Release/ortex.node');
-  return {
-    commit: git('rev-parse', '--short', 'HEAD') || 'unknown',
-    dirty: git('status', '--porcelain', '--untracked-files=no', 'src', 'native').length > 0,
-    addonSha256: existsSync(addon) ? createHash('sha256').update(readFileSync(addon)).digest('hex').slice(0, 12) : 'missing',
-  };
-}
-
-const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 /**
  * Runs one trial process; a failed one is retried once after a pause, since on a shared
