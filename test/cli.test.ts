@@ -2,57 +2,13 @@
 // the bundled repository (its model file generated on start), answering health and
 // inference over a real socket, and exiting 0 after a graceful shutdown on SIGTERM/SIGINT.
 // It runs dist/: `npm ci` (or `npx tsc -p .`) builds it.
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync, statSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { CLI, ROOT, startServe } from './fixtures/serve-process.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CLI = `${ROOT}dist/src/cli/ortex.js`;
 const BUNDLED_MODEL = `${ROOT}models/repository/ctr_mlp/1/model.onnx`;
-
-interface Running {
-  child: ChildProcess;
-  port: number;
-  logs: Array<Record<string, unknown>>;
-  exited: Promise<number | null>;
-}
-
-/** Starts `ortex serve` and resolves once it logs that it is ready. */
-function start(args: string[]): Promise<Running> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  const logs: Array<Record<string, unknown>> = [];
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    let port = 0;
-    let buffered = '';
-    const timer = setTimeout(() => reject(new Error(`ortex serve did not get ready: ${JSON.stringify(logs)}`)), 60_000);
-    child.stderr!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      let nl: number;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        let entry: Record<string, unknown>;
-        try {
-          entry = JSON.parse(line) as Record<string, unknown>;
-        } catch {
-          entry = { msg: line };
-        }
-        logs.push(entry);
-        if (entry.msg === 'listening') port = entry.port as number;
-        if (entry.msg === 'ready') {
-          clearTimeout(timer);
-          resolve({ child, port, logs, exited });
-        }
-      }
-    });
-    exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`ortex serve exited with ${code} before it was ready: ${JSON.stringify(logs)}`));
-    });
-  });
-}
+const start = startServe;
 
 const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
 

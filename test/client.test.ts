@@ -8,30 +8,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { OrtexHttpClient, OrtexWsClient } from '../src/client/index.js';
 import { OrtexError, OrtexTypeError } from '../src/errors.js';
-import { numberToBfloat16Bits, numberToFloat16Bits } from '../src/server/float-bits.js';
 import { silentLogger } from '../src/server/logger.js';
 import { OIP_DATATYPES, type OipDatatype, oipToOrtexType } from '../src/server/oip-codec.js';
 import { type OrtexServer, createServer } from '../src/server/server.js';
 import { Tensor } from '../src/tensor.js';
 import { ONE_THREAD, TempRepository, probeConfig } from './fixtures/model-repository.js';
+import { OIP_SAMPLES } from './fixtures/oip-samples.js';
 
-/** Six values per datatype as ortex tensor data. */
-const SAMPLES: Record<OipDatatype, Tensor['data']> = {
-  BOOL: new Uint8Array([1, 0, 1, 1, 0, 0]),
-  UINT8: new Uint8Array([0, 1, 2, 128, 254, 255]),
-  UINT16: new Uint16Array([0, 1, 300, 40000, 65534, 65535]),
-  UINT32: new Uint32Array([0, 1, 70000, 2 ** 31, 4294967294, 4294967295]),
-  UINT64: new BigUint64Array([0n, 1n, 9007199254740993n, 18446744073709551615n, 42n, 7n]),
-  INT8: new Int8Array([-128, -1, 0, 1, 100, 127]),
-  INT16: new Int16Array([-32768, -1, 0, 1, 1000, 32767]),
-  INT32: new Int32Array([-2147483648, -1, 0, 1, 123456, 2147483647]),
-  INT64: new BigInt64Array([-9223372036854775808n, -1n, 0n, 1n, 9007199254740993n, 9223372036854775807n]),
-  FP16: Uint16Array.from([1, -2, 0.5, 65504, Infinity, -0.25], numberToFloat16Bits),
-  BF16: Uint16Array.from([1, -2, 0.5, 3.140625, -Infinity, 0], numberToBfloat16Bits),
-  FP32: new Float32Array([1.5, -2.25, 0, 2 ** -149, 1e30, 3.4028234663852886e38]),
-  FP64: new Float64Array([0.1, -1e300, 5e-324, Infinity, -Infinity, 2]),
-  BYTES: ['a', '', 'héllo', '日本', 'x y', '"\\\n'],
-};
+const SAMPLES = OIP_SAMPLES as Record<OipDatatype, Tensor['data']>;
 
 const type = (dt: OipDatatype) => oipToOrtexType(dt)!;
 const sample = (dt: OipDatatype) => new Tensor(type(dt), SAMPLES[dt] as never, [2, 3]);

@@ -5,7 +5,7 @@
 // batcher (batches made deterministic with holdUntil), the pending gauge, cache hits and
 // misses — plus the GPU probe with and without nvidia-smi, the Grafana dashboard against
 // what a scrape exports, and the `ortex serve` flags (--metrics-port, --cache-bytes, --log-level).
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,7 @@ import { type OrtexServer, createServer } from '../src/server/server.js';
 import { ONE_THREAD, TempRepository, probeConfig } from './fixtures/model-repository.js';
 import { type PromFamily, metricNamesIn, parsePrometheusText, sampleValue } from './fixtures/prometheus-text.js';
 import { freePort, waitFor } from './fixtures/redis-server.js';
+import { startServe } from './fixtures/serve-process.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -306,31 +307,7 @@ describe('the Grafana dashboard (dashboards/ortex-grafana.json)', () => {
 });
 
 describe('ortex serve --metrics-port --cache-bytes --log-level', () => {
-  /** `ortex serve` in a child process; resolves with its port, metrics port and log lines once ready. */
-  function serve(args: string[]): Promise<{ child: ChildProcess; logs: Array<Record<string, unknown>>; ready: Record<string, unknown>; exited: Promise<number | null> }> {
-    const child = spawn(process.execPath, [join(ROOT, 'dist/src/cli/ortex.js'), 'serve', '--port', '0', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    const logs: Array<Record<string, unknown>> = [];
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    return new Promise((resolve, reject) => {
-      let buffered = '';
-      const timer = setTimeout(() => reject(new Error(`ortex serve did not get ready: ${JSON.stringify(logs)}`)), 60_000);
-      child.stderr!.on('data', (chunk: Buffer) => {
-        buffered += chunk.toString();
-        let nl: number;
-        while ((nl = buffered.indexOf('\n')) >= 0) {
-          const line = buffered.slice(0, nl);
-          buffered = buffered.slice(nl + 1);
-          const entry = JSON.parse(line) as Record<string, unknown>;
-          logs.push(entry);
-          if (entry.msg === 'ready') {
-            clearTimeout(timer);
-            resolve({ child, logs, ready: entry, exited });
-          }
-        }
-      });
-      void exited.then((code) => reject(new Error(`ortex serve exited with ${code}: ${JSON.stringify(logs)}`)));
-    });
-  }
+  const serve = startServe;
 
   it('serves metrics on their own port, caches, and logs each request at debug level as JSON', async () => {
     const s = await serve(['--repo', repo.root, '--metrics-port', '0', '--cache-bytes', '1048576', '--cache-ttl-ms', '60000', '--log-level', 'debug']);

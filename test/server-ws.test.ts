@@ -5,7 +5,6 @@
 // and graceful shutdown closing with 1001 after the answers in flight.
 import { Buffer } from 'node:buffer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { numberToBfloat16Bits, numberToFloat16Bits } from '../src/server/float-bits.js';
 import { silentLogger } from '../src/server/logger.js';
 import { OIP_DATATYPES, type OipDatatype, type OipTensorOut, encodeInferRequest, oipToOrtexType } from '../src/server/oip-codec.js';
 import type { RequestRecord } from '../src/server/request-record.js';
@@ -23,24 +22,9 @@ import {
 import { ONE_THREAD, TempRepository, probeConfig } from './fixtures/model-repository.js';
 import { RawStream, errorOf, outputsOf } from './fixtures/raw-stream.js';
 import { addExpandModel } from './fixtures/stream-models.js';
+import { OIP_SAMPLES } from './fixtures/oip-samples.js';
 
-/** Six values per datatype, as binary-extension data. */
-const SAMPLES: Record<OipDatatype, OipTensorOut['data']> = {
-  BOOL: new Uint8Array([1, 0, 1, 1, 0, 0]),
-  UINT8: new Uint8Array([0, 1, 2, 128, 254, 255]),
-  UINT16: new Uint16Array([0, 1, 300, 40000, 65534, 65535]),
-  UINT32: new Uint32Array([0, 1, 70000, 2 ** 31, 4294967294, 4294967295]),
-  UINT64: new BigUint64Array([0n, 1n, 9007199254740993n, 18446744073709551615n, 42n, 7n]),
-  INT8: new Int8Array([-128, -1, 0, 1, 100, 127]),
-  INT16: new Int16Array([-32768, -1, 0, 1, 1000, 32767]),
-  INT32: new Int32Array([-2147483648, -1, 0, 1, 123456, 2147483647]),
-  INT64: new BigInt64Array([-9223372036854775808n, -1n, 0n, 1n, 9007199254740993n, 9223372036854775807n]),
-  FP16: Uint16Array.from([1, -2, 0.5, 65504, Infinity, -0.25], numberToFloat16Bits),
-  BF16: Uint16Array.from([1, -2, 0.5, 3.140625, -Infinity, 0], numberToBfloat16Bits),
-  FP32: new Float32Array([1.5, -2.25, 0, 2 ** -149, 1e30, 3.4028234663852886e38]),
-  FP64: new Float64Array([0.1, -1e300, 5e-324, Infinity, -Infinity, 2]),
-  BYTES: ['a', '', 'héllo', '日本', 'x y', 'with\0nul'],
-};
+const SAMPLES = OIP_SAMPLES as Record<OipDatatype, OipTensorOut['data']>;
 
 const identity = (dt: OipDatatype) => `identity_${oipToOrtexType(dt)}`;
 const fp64 = (v: number | number[]): InferInput => ({ name: 'x', datatype: 'FP64', shape: [Array.isArray(v) ? v.length : 1, 1], data: new Float64Array(Array.isArray(v) ? v : [v]), binary: true });
