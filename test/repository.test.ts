@@ -179,7 +179,9 @@ describe('ModelRepository in explicit mode', () => {
 
   it('refuses unknown, unsafe and version-less models, naming what was expected', async () => {
     expect(await rejectionOf(r.load('missing'))).toMatchObject({ code: 'ERR_MODEL_NOT_FOUND', message: expect.stringMatching(/Unknown model 'missing': the repository .* has no directory of that name/) });
-    expect(await rejectionOf(r.load('../probe'))).toMatchObject({ code: 'ERR_REQUEST_INVALID' });
+    expect(await rejectionOf(r.load('../probe'))).toMatchObject({ code: 'ERR_MODEL_NAME', message: expect.stringMatching(/^Expected a model name of 1 to 128 letters/) });
+    expect(await rejectionOf(r.load('/etc'))).toMatchObject({ code: 'ERR_MODEL_NAME' });
+    expect(await rejectionOf(r.unload('..'))).toMatchObject({ code: 'ERR_MODEL_NAME' });
     expect(await rejectionOf(r.load('empty'))).toMatchObject({ code: 'ERR_MODEL_NOT_FOUND', message: expect.stringMatching(/empty: Expected a version directory \(a number, e\.g\. 1\/\) holding model\.onnx but received none/) });
     expect(await rejectionOf(r.unload('missing'))).toMatchObject({ code: 'ERR_MODEL_NOT_FOUND' });
   });

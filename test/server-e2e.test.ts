@@ -176,13 +176,13 @@ describe('health and metadata', () => {
     }
   });
 
-  it('answers model readiness: 200 when ready, 404 for an unknown model or version', async () => {
+  it('answers model readiness: 200 when ready, 404 for an unknown model or version, 400 for a malformed version', async () => {
     expect((await get('/v2/models/ctr/ready')).json()).toEqual({ name: 'ctr', ready: true });
     expect((await get('/v2/models/probe/versions/2/ready')).status).toBe(200);
     await expectError(get('/v2/models/nope/ready'), 404, /^Unknown model 'nope'$/);
     await expectError(get('/v2/models/probe/versions/9/ready'), 404, /^Unknown version '9' of model 'probe'; ready versions: 1, 2$/);
     await expectError(get('/v2/models/nope'), 404, /Unknown model 'nope'/);
-    await expectError(get('/v2/models/probe/versions/x'), 404, /Unknown version 'x'/);
+    await expectError(get('/v2/models/probe/versions/x'), 400, /Expected a model version that is a positive integer \(e\.g\. 1\) but received "x"/);
   });
 });
 

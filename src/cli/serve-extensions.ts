@@ -2,7 +2,8 @@
  * Extensions of `ortex serve`: layers outside the server's core (the response cache, a
  * Redis backend, the Prometheus metrics port) add their flags and wire themselves in here,
  * so the CLI's parsing and lifecycle stay in one place. Registered: cache-flags.ts
- * (--cache-bytes, --cache-ttl-ms, --redis, --redis-timeout-ms), metrics-flags.ts (--metrics-port).
+ * (--cache-bytes, --cache-ttl-ms, --redis, --redis-timeout-ms), metrics-flags.ts (--metrics-port),
+ * workers-flags.ts (--workers).
  */
 
 import type { OrtexServer, ServerOptions } from '../server/server.js';

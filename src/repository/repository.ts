@@ -23,6 +23,7 @@ import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { OrtexError } from '../errors.js';
 import { type Logger, silentLogger } from '../server/logger.js';
+import { checkModelName, isModelName } from '../server/names.js';
 import { readModelConfig } from './model-config.js';
 import { configStamp, listModelNames, listVersions, selectVersions } from './repository-scan.js';
 import { type ModelOptionsHook, Servable, loadServable } from './servable.js';
@@ -95,6 +96,8 @@ export class ModelRepository {
   #polling: Promise<LoadFailure[]> | undefined;
   #closed = false;
   #started = false;
+  /** Directories skipped for a name clients could not send (names.ts), each warned about once. */
+  readonly #badNames = new Set<string>();
 
   /**
    * Nothing is read or loaded until start().
@@ -135,7 +138,7 @@ export class ModelRepository {
     let failures: LoadFailure[];
     if (this.mode === 'explicit') {
       const names = this.#options.startupModels ?? [];
-      const all = names.includes('*') ? await listModelNames(this.root) : names;
+      const all = names.includes('*') ? await this.#modelNames() : names;
       failures = [];
       await Promise.all(all.map((name) => this.load(name).catch((error: Error) => { failures.push({ name, error }); })));
     } else {
@@ -203,7 +206,7 @@ export class ModelRepository {
    * loading or failed version, or one row without a version for a model with none.
    */
   async index(): Promise<IndexEntry[]> {
-    const names = new Set([...await listModelNames(this.root), ...this.#entries.keys()]);
+    const names = new Set([...await this.#modelNames(), ...this.#entries.keys()]);
     const rows: IndexEntry[] = [];
     for (const name of [...names].sort()) {
       const e = this.#entries.get(name);
@@ -290,7 +293,7 @@ export class ModelRepository {
   async #scan(): Promise<LoadFailure[]> {
     let names: string[];
     try {
-      names = await listModelNames(this.root);
+      names = await this.#modelNames();
     } catch (err) {
       this.#logger.error({ err, repository: this.root }, 'could not list the model repository');
       return [];
@@ -433,10 +436,24 @@ export class ModelRepository {
     }
   }
 
+  /** Before the name is joined to the root: nothing outside the repository can be named (names.ts). */
   #checkName(name: string): void {
-    if (typeof name !== 'string' || name === '' || name.startsWith('.') || /[/\\]/.test(name)) {
-      throw new OrtexError('ERR_REQUEST_INVALID', `Expected a model name (a directory of the repository) but received ${JSON.stringify(name)}`);
+    if (typeof name !== 'string') throw new OrtexError('ERR_MODEL_NAME', `Expected a model name string but received ${typeof name}`);
+    checkModelName(name);
+  }
+
+  /** The model directories whose names clients can send; the others are skipped with a warning. */
+  async #modelNames(): Promise<string[]> {
+    const names = await listModelNames(this.root);
+    const good = names.filter(isModelName);
+    if (good.length < names.length) {
+      for (const name of names) {
+        if (isModelName(name) || this.#badNames.has(name)) continue;
+        this.#badNames.add(name);
+        this.#logger.warn({ model: name, repository: this.root }, 'skipping a model directory whose name is not allowed (letters, digits, _ . - only, at most 128, no ..)');
+      }
     }
+    return good;
   }
 }
 

@@ -9,7 +9,7 @@ import { httpStatusOf, isErrorCode } from '../errors.js';
 import type { Logger } from './logger.js';
 
 const REASONS: Record<number, string> = {
-  200: 'OK', 400: 'Bad Request', 404: 'Not Found', 405: 'Method Not Allowed', 409: 'Conflict',
+  200: 'OK', 204: 'No Content', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 409: 'Conflict',
   413: 'Payload Too Large', 422: 'Unprocessable Entity', 429: 'Too Many Requests', 499: 'Client Closed Request',
   500: 'Internal Server Error', 501: 'Not Implemented', 503: 'Service Unavailable', 504: 'Gateway Timeout',
 };
@@ -52,4 +52,16 @@ export function errorReply(err: unknown, logger: Logger): ErrorReply {
   if (!known) logger.error({ err }, `unexpected error answered with 500: ${message}`);
   else if (status === 500) logger.warn({ code, status }, message);
   return { status, body: JSON.stringify({ error: message }), code: known ? (code as string) : undefined };
+}
+
+/**
+ * Headers that go with an error answer: its code (ortex's client reads it), WWW-Authenticate
+ * with every 401 (RFC 9110 requires it), Retry-After with an overload 503.
+ */
+export function errorHeaders(reply: ErrorReply): Array<[string, string]> {
+  const headers: Array<[string, string]> = [];
+  if (reply.code !== undefined) headers.push([ERROR_CODE_HEADER, reply.code]);
+  if (reply.status === 401) headers.push(['www-authenticate', 'Bearer realm="ortex model control"']);
+  if (reply.code === 'ERR_SERVER_OVERLOADED') headers.push(['retry-after', '1']);
+  return headers;
 }

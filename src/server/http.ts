@@ -18,8 +18,10 @@
 
 import { Buffer } from 'node:buffer';
 import type { OrtexError } from '../errors.js';
+import { type CorsPolicy, corsHeaders } from './cors.js';
 import { type BodyCallback, readBody } from './http-body.js';
-import { ERROR_CODE_HEADER, errorReply, statusLine } from './http-status.js';
+import { errorHeaders, errorReply, statusLine } from './http-status.js';
+import { tooManyConnections } from './limits.js';
 import type { Logger } from './logger.js';
 import type { HttpRequest, HttpResponse } from './uws.js';
 
@@ -34,6 +36,18 @@ export class HttpContext {
   open = 0;
   /** Set when shutting down: every response then closes its connection. */
   draining = false;
+  /** Cross-origin policy (cors.ts); undefined: no CORS headers. */
+  cors: CorsPolicy | undefined = undefined;
+  /**
+   * Past `open + streams` of this, requests are answered 503 and their connection closed.
+   * uWS reports no HTTP connection until it carries a request, so idle keep-alive
+   * connections are not counted (uWS closes them after 10 s idle).
+   */
+  maxConnections = Infinity;
+  /** Open WebSocket connections (ws.ts keeps it). */
+  streams = 0;
+  /** Headers written on every response (ServerOptions.responseHeaders), as [name, value] pairs. */
+  responseHeaders: ReadonlyArray<readonly [string, string]> = [];
   #idle: Array<() => void> = [];
 
   constructor(readonly logger: Logger, readonly maxBodyBytes: number) {}
@@ -60,6 +74,8 @@ export interface RouteSpec {
   headers?: readonly string[];
   /** Start reading the body (POST routes); the handler gets it from `exchange.body()`. */
   body?: boolean;
+  /** Served even past maxConnections (health checks and metrics: cheap, and a probe refused under load would get a busy server restarted). */
+  unlimited?: boolean;
 }
 
 /** One request and its response. Valid until answered or aborted; safe to call after. */
@@ -92,6 +108,8 @@ export class HttpExchange {
   #bodyPromise: Promise<Buffer> | undefined;
   #onAbort: Array<() => void> | undefined;
   #onEnd: Array<(ex: HttpExchange) => void> | undefined;
+  /** CORS headers for every answer, when the request's origin is allowed. */
+  readonly #cors: Array<[string, string]> | undefined;
 
   /** @internal Made by route(). */
   constructor(ctx: HttpContext, res: HttpResponse, req: HttpRequest, paramCount: number, spec: RouteSpec) {
@@ -114,6 +132,7 @@ export class HttpExchange {
     const headers: Record<string, string> = {};
     if (spec.headers) for (const h of spec.headers) headers[h] = req.getHeader(h);
     this.headers = headers;
+    this.#cors = ctx.cors ? corsHeaders(ctx.cors, req.getHeader('origin')) : undefined;
     if (spec.body) {
       this.#bodyDone = false;
       readBody(res, req.getHeader('content-length'), ctx.maxBodyBytes, () => this.#ended, (err, body) => {
@@ -200,6 +219,8 @@ export class HttpExchange {
     res.cork(() => {
       res.writeStatus(statusLine(status)).writeHeader('content-type', contentType);
       if (headers) for (const [k, v] of headers) res.writeHeader(k, v);
+      if (this.#cors) for (const [k, v] of this.#cors) res.writeHeader(k, v);
+      for (const [k, v] of this.#ctx.responseHeaders) res.writeHeader(k, v);
       if (close || typeof bytes === 'string' || bytes.byteLength <= STREAM_FROM_BYTES) {
         res.end(bytes, close);
         this.#finish();
@@ -220,7 +241,7 @@ export class HttpExchange {
     this.errorCode = reply.code;
     if (reply.status === 413) this.#closeConnection = true;
     // The body stays Triton's {"error": "..."}; the code rides in a header for ortex's own client.
-    this.send(reply.status, reply.body, 'application/json', reply.code === undefined ? undefined : [[ERROR_CODE_HEADER, reply.code]]);
+    this.send(reply.status, reply.body, 'application/json', errorHeaders(reply));
   }
 
   /** tryEnd, then onWritable from wherever the socket got to. Called corked. */
@@ -272,6 +293,10 @@ export type RouteHandler = (exchange: HttpExchange) => void | Promise<void>;
 export function route(ctx: HttpContext, pattern: string, spec: RouteSpec, handler: RouteHandler): (res: HttpResponse, req: HttpRequest) => void {
   const paramCount = pattern.split('/').filter((s) => s.startsWith(':')).length;
   return (res, req) => {
+    if (!spec.unlimited && ctx.open + ctx.streams >= ctx.maxConnections) {
+      refuseConnection(ctx, res, req);
+      return;
+    }
     const ex = new HttpExchange(ctx, res, req, paramCount, spec);
     try {
       const pending = handler(ex);
@@ -280,4 +305,19 @@ export function route(ctx: HttpContext, pattern: string, spec: RouteSpec, handle
       ex.sendError(err);
     }
   };
+}
+
+/**
+ * Answers 503 ERR_SERVER_OVERLOADED at once, without reading the body, and closes the
+ * connection: called from the route handler itself, so nothing can abort in between.
+ */
+function refuseConnection(ctx: HttpContext, res: HttpResponse, req: HttpRequest): void {
+  const reply = errorReply(tooManyConnections(ctx.maxConnections), ctx.logger);
+  const cors = ctx.cors ? corsHeaders(ctx.cors, req.getHeader('origin')) : undefined;
+  res.cork(() => {
+    res.writeStatus(statusLine(reply.status)).writeHeader('content-type', 'application/json');
+    for (const [k, v] of errorHeaders(reply)) res.writeHeader(k, v);
+    if (cors) for (const [k, v] of cors) res.writeHeader(k, v);
+    res.end(reply.body, true);
+  });
 }

@@ -14,6 +14,7 @@ import type { Servable } from '../repository/servable.js';
 import type { Tensor } from '../tensor.js';
 import { prepareInfer } from './infer-request.js';
 import { encodeInferResult } from './infer-response.js';
+import { type PendingBytes, type PendingTicket, checkBatchBytes } from './limits.js';
 import { parseInferRequest } from './oip-codec.js';
 import type { EncodedMessage, OipLimits, ParsedInferRequest } from './oip-types.js';
 import type { RequestRecord } from './request-record.js';
@@ -60,6 +61,8 @@ export interface InferPipeline {
   readonly repository: ModelRepository;
   readonly handler: InferHandler;
   readonly limits: OipLimits;
+  /** Server-wide admission (limits.ts): pending bytes and the batch-bytes bound. Absent: none. */
+  readonly admission?: { readonly pending: PendingBytes; readonly maxBatchBytes: number };
 }
 
 /**
@@ -69,7 +72,7 @@ export interface InferPipeline {
  * @param headerLength the Inference-Header-Content-Length value (undefined: all JSON).
  * @param signal the client's disconnect; cancels the request while it is still queued.
  * @throws the coded error of whichever step failed (404/503 from the repository, 400/413
- *   from parsing and checking, 429/504/503 from the model, ...).
+ *   from parsing and checking, 503 from admission, 429/504/503 from the model, ...).
  */
 export function runInfer(
   pipeline: InferPipeline,
@@ -88,11 +91,20 @@ export function runInfer(
     return Promise.reject(err);
   }
   record.servable = servable;
+  let ticket: PendingTicket | undefined;
+  const done = (): void => {
+    ticket?.release();
+    servable.release();
+  };
   try {
+    // Admitted before parsing: parsing is what allocates (JSON values, copies of misaligned sections).
+    const admission = pipeline.admission;
+    if (admission) ticket = admission.pending.admit(body.byteLength);
     const request = parseInferRequest(body, headerLength, pipeline.limits);
     record.binaryIn = headerLength !== undefined;
     const prepared = prepareInfer(servable, request);
     record.rows = prepared.rows;
+    if (admission) ticket!.grow(checkBatchBytes(servable, prepared.feeds, prepared.rows, body, admission.maxBatchBytes));
     if (signal) prepared.options.signal = signal;
     record.inputMs = performance.now();
     return pipeline.handler({
@@ -105,16 +117,16 @@ export function runInfer(
           record.outputMs = performance.now();
           return encoded;
         } finally {
-          servable.release();
+          done();
         }
       },
       (err: unknown) => {
-        servable.release();
+        done();
         throw err;
       },
     );
   } catch (err) {
-    servable.release();
+    done();
     return Promise.reject(err);
   }
 }

@@ -19,7 +19,8 @@ export function metricsHandler(metrics: ServerMetrics): RouteHandler {
 
 /** Registers GET /metrics on `app`. */
 export function registerMetricsRoute(app: TemplatedApp, http: HttpContext, metrics: ServerMetrics): void {
-  app.get('/metrics', route(http, '/metrics', {}, metricsHandler(metrics)));
+  // Past maxConnections too: a scrape that fails under load would hide the load.
+  app.get('/metrics', route(http, '/metrics', { unlimited: true }, metricsHandler(metrics)));
 }
 
 export interface MetricsListener {

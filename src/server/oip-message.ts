@@ -24,6 +24,9 @@ export interface BodyReader {
   /** The next unread binary byte. */
   offset: number;
   readonly maxElements: number;
+  /** Elements of the tensors read so far, checked against maxElements. */
+  elements: number;
+  readonly maxElementsHint: string | undefined;
 }
 
 function tooLarge(expected: string, what: string, received: string): OrtexError {
@@ -65,7 +68,10 @@ export function readHeader(
   if (!isPlainObject(json)) throw invalidType('a JSON object', `the ${what}`, json, INVALID);
   return {
     json,
-    reader: { body, headerLength, offset: headerLength ?? body.byteLength, maxElements: limits.maxElements ?? DEFAULT_MAX_ELEMENTS },
+    reader: {
+      body, headerLength, offset: headerLength ?? body.byteLength,
+      maxElements: limits.maxElements ?? DEFAULT_MAX_ELEMENTS, elements: 0, maxElementsHint: limits.maxElementsHint,
+    },
   };
 }
 
@@ -105,7 +111,11 @@ export function readOptionalString(v: unknown, what: string): string | undefined
   return v;
 }
 
-function readShape(v: unknown, label: string, maxElements: number): { shape: number[]; count: number } {
+/**
+ * A tensor's shape and element count, added to the message's running total: a shape that
+ * takes the total past maxElements is refused here, before its data is read or allocated.
+ */
+function readShape(v: unknown, label: string, reader: BodyReader): { shape: number[]; count: number } {
   if (!Array.isArray(v)) throw invalidType('an array of non-negative integers', `${label} shape`, v, INVALID);
   let count = 1;
   for (let i = 0; i < v.length; i++) {
@@ -113,7 +123,14 @@ function readShape(v: unknown, label: string, maxElements: number): { shape: num
     if (!Number.isSafeInteger(d) || d < 0) throw invalidRange('a non-negative integer', `${label} shape[${i}]`, d, INVALID);
     count *= d;
   }
-  if (count > maxElements) throw tooLarge(`at most ${maxElements} elements`, label, `shape [${v.join(',')}] (${count} elements)`);
+  const max = reader.maxElements;
+  const total = reader.elements + count;
+  if (total > max) {
+    const hint = reader.maxElementsHint ? `; ${reader.maxElementsHint}` : '';
+    if (reader.elements === 0) throw tooLarge(`at most ${max} elements`, label, `shape [${v.join(',')}] (${count} elements)${hint}`);
+    throw tooLarge(`at most ${max} elements in all`, 'the tensors of one message', `${total}: ${label} with shape [${v.join(',')}] (${count} elements) after ${reader.elements} in the others${hint}`);
+  }
+  reader.elements = total;
   return { shape: v as number[], count };
 }
 
@@ -133,7 +150,7 @@ export function readTensor(entry: unknown, index: number, kind: string, reader: 
   const name = readName(entry.name, `${kind}s[${index}].name`);
   const label = `${kind} '${name}'`;
   const info = readDatatype(entry.datatype, label);
-  const { shape, count } = readShape(entry.shape, label, reader.maxElements);
+  const { shape, count } = readShape(entry.shape, label, reader);
   const parameters = readParameters(entry.parameters, label);
   if (parameters?.shared_memory_region !== undefined) {
     throw invalidType('no parameters.shared_memory_region (the shared-memory extension is not supported)', label, parameters.shared_memory_region, INVALID);

@@ -109,6 +109,11 @@ export interface EncodedMessage {
 export interface OipLimits {
   /** Largest accepted body in bytes (default 64 MiB). */
   maxBodyBytes?: number;
-  /** Largest element count of any one tensor (default 2^28). */
+  /**
+   * Largest element count of a message's tensors, summed over them (default 2^28), checked
+   * from the declared shapes before any tensor is allocated.
+   */
   maxElements?: number;
+  /** Appended to an element-limit refusal, e.g. "or raise --max-request-elements". */
+  maxElementsHint?: string;
 }

@@ -7,9 +7,13 @@
 
 import { OrtexError } from '../errors.js';
 import type { ModelRepository } from '../repository/repository.js';
+import type { ControlAuth } from './auth.js';
+import { preflightHeaders } from './cors.js';
 import { type HttpContext, type HttpExchange, type RouteSpec, route } from './http.js';
+import { statusLine } from './http-status.js';
 import { type InferPipeline, runInfer } from './infer-pipeline.js';
 import { modelMetadataJson } from './model-metadata.js';
+import { checkModelName, checkModelVersion } from './names.js';
 import { HEADER_LENGTH_HEADER } from './oip-codec.js';
 import { RequestRecord, type RequestObserver } from './request-record.js';
 import { statsJson } from './stats-response.js';
@@ -28,6 +32,8 @@ export interface RouteContext {
   readonly metadata: { name: string; version: string; extensions: readonly string[] };
   /** Why the server is not ready, or undefined when it is. */
   notReady(): OrtexError | undefined;
+  /** Checks the bearer token of the repository endpoints (auth.ts); undefined: open. */
+  readonly controlAuth?: ControlAuth | undefined;
 }
 
 /** A path segment as sent, URL-decoded. */
@@ -41,6 +47,11 @@ function segment(raw: string, what: string): string {
   if (s === '') throw new OrtexError('ERR_REQUEST_INVALID', `Expected a ${what} but received an empty one`);
   return s;
 }
+
+/** The model name of a URL, decoded and checked (names.ts) before anything looks it up. */
+const modelParam = (raw: string): string => checkModelName(segment(raw, 'model name'));
+/** The version of a URL, decoded and checked: a positive integer. */
+const versionParam = (raw: string): string => checkModelVersion(segment(raw, 'model version'));
 
 /** A JSON object body; an empty body is `{}`. */
 async function jsonBody(ex: HttpExchange): Promise<Record<string, unknown>> {
@@ -85,8 +96,8 @@ function infer(ctx: RouteContext, versioned: boolean) {
       try {
         record.bodyMs = performance.now();
         record.bytesIn = body!.byteLength;
-        record.model = segment(ex.params[0]!, 'model name');
-        record.version = versioned ? segment(ex.params[1]!, 'model version') : '';
+        record.model = modelParam(ex.params[0]!);
+        record.version = versioned ? versionParam(ex.params[1]!) : '';
         refuseWhileDraining(ctx);
         const lengthHeader = ex.headers[HEADER_LENGTH_HEADER]!;
         const headerLength = lengthHeader === '' ? undefined : Number(lengthHeader);
@@ -112,8 +123,8 @@ function infer(ctx: RouteContext, versioned: boolean) {
 /** GET /v2/models/{m}[/versions/{v}] */
 function metadata(ctx: RouteContext, versioned: boolean) {
   return (ex: HttpExchange): void => {
-    const name = segment(ex.params[0]!, 'model name');
-    const version = versioned ? segment(ex.params[1]!, 'model version') : undefined;
+    const name = modelParam(ex.params[0]!);
+    const version = versioned ? versionParam(ex.params[1]!) : undefined;
     const s = ctx.repository.acquire(name, version);
     try {
       ex.sendJson(200, modelMetadataJson(versioned ? [s] : ctx.repository.servables(name), s));
@@ -126,8 +137,8 @@ function metadata(ctx: RouteContext, versioned: boolean) {
 /** GET /v2/models/{m}[/versions/{v}]/ready: 200 when ready, else 404 or 503 with the reason. */
 function modelReady(ctx: RouteContext, versioned: boolean) {
   return (ex: HttpExchange): void => {
-    const name = segment(ex.params[0]!, 'model name');
-    const s = ctx.repository.acquire(name, versioned ? segment(ex.params[1]!, 'model version') : undefined);
+    const name = modelParam(ex.params[0]!);
+    const s = ctx.repository.acquire(name, versioned ? versionParam(ex.params[1]!) : undefined);
     s.release();
     ex.sendJson(200, { name, ready: true });
   };
@@ -137,12 +148,12 @@ function modelReady(ctx: RouteContext, versioned: boolean) {
 function stats(ctx: RouteContext, scope: 'all' | 'model' | 'version') {
   return (ex: HttpExchange): void => {
     if (scope === 'all') return ex.sendJson(200, statsJson(ctx.repository.servables()));
-    const name = segment(ex.params[0]!, 'model name');
+    const name = modelParam(ex.params[0]!);
     if (scope === 'model') {
       if (!ctx.repository.has(name)) throw new OrtexError('ERR_MODEL_NOT_FOUND', `Unknown model '${name}'`);
       return ex.sendJson(200, statsJson(ctx.repository.servables(name)));
     }
-    const s = ctx.repository.acquire(name, segment(ex.params[1]!, 'model version'));
+    const s = ctx.repository.acquire(name, versionParam(ex.params[1]!));
     try {
       ex.sendJson(200, statsJson([s]));
     } finally {
@@ -151,10 +162,25 @@ function stats(ctx: RouteContext, scope: 'all' | 'model' | 'version') {
   };
 }
 
-/** POST /v2/repository/index: every model with its state; `{"ready": true}` lists ready ones only. */
+const CONTROL_SPEC: RouteSpec = { headers: ['authorization'], body: true };
+
+/**
+ * The body of a repository endpoint, once the token checks out: read first (an answer sent
+ * before it would leave it on the connection), parsed only for a client with the token.
+ */
+async function controlBody(ctx: RouteContext, ex: HttpExchange): Promise<Record<string, unknown>> {
+  await ex.body();
+  ctx.controlAuth?.(ex.headers.authorization!);
+  return jsonBody(ex);
+}
+
+/**
+ * POST /v2/repository/index: every model with its state; `{"ready": true}` lists ready ones
+ * only. Available in every model control mode, as in Triton (behind the control token when set).
+ */
 function repositoryIndex(ctx: RouteContext) {
   return async (ex: HttpExchange): Promise<void> => {
-    const body = await jsonBody(ex);
+    const body = await controlBody(ctx, ex);
     if (body.ready !== undefined && typeof body.ready !== 'boolean') {
       throw new OrtexError('ERR_REQUEST_INVALID', 'Expected true or false for "ready" in the index request');
     }
@@ -163,11 +189,16 @@ function repositoryIndex(ctx: RouteContext) {
   };
 }
 
-/** POST /v2/repository/models/{m}/load and /unload (explicit model control mode). */
+/**
+ * POST /v2/repository/models/{m}/load and /unload: explicit model control mode only
+ * (ERR_REPOSITORY_MODE, 400, in none and poll modes, as Triton refuses them), behind the
+ * control token when one is set. The token is checked first, so that a client without it
+ * learns nothing, not even the mode.
+ */
 function repositoryControl(ctx: RouteContext, action: 'load' | 'unload') {
   return async (ex: HttpExchange): Promise<void> => {
-    const body = await jsonBody(ex);
-    const name = segment(ex.params[0]!, 'model name');
+    const body = await controlBody(ctx, ex);
+    const name = modelParam(ex.params[0]!);
     const parameters = body.parameters;
     if (parameters !== undefined) {
       if (typeof parameters !== 'object' || parameters === null || Array.isArray(parameters)) {
@@ -196,15 +227,15 @@ function repositoryControl(ctx: RouteContext, action: 'load' | 'unload') {
  */
 export function registerRoutes(app: TemplatedApp, ctx: RouteContext): void {
   const h = ctx.http;
-  const get = (pattern: string, handler: (ex: HttpExchange) => void | Promise<void>) => app.get(pattern, route(h, pattern, {}, handler));
+  const get = (pattern: string, handler: (ex: HttpExchange) => void | Promise<void>, spec: RouteSpec = {}) => app.get(pattern, route(h, pattern, spec, handler));
   const post = (pattern: string, spec: RouteSpec, handler: (ex: HttpExchange) => void | Promise<void>) => app.post(pattern, route(h, pattern, spec, handler));
 
-  get('/v2/health/live', (ex) => ex.sendJson(200, { live: true }));
+  get('/v2/health/live', (ex) => ex.sendJson(200, { live: true }), { unlimited: true });
   get('/v2/health/ready', (ex) => {
     const why = ctx.notReady();
     if (why) throw why;
     ex.sendJson(200, { ready: true });
-  });
+  }, { unlimited: true });
   get('/v2', (ex) => ex.sendJson(200, ctx.metadata));
 
   get('/v2/models/stats', stats(ctx, 'all'));
@@ -217,9 +248,22 @@ export function registerRoutes(app: TemplatedApp, ctx: RouteContext): void {
   post('/v2/models/:model/infer', INFER_SPEC, infer(ctx, false));
   post('/v2/models/:model/versions/:version/infer', INFER_SPEC, infer(ctx, true));
 
-  post('/v2/repository/index', { body: true }, repositoryIndex(ctx));
-  post('/v2/repository/models/:model/load', { body: true }, repositoryControl(ctx, 'load'));
-  post('/v2/repository/models/:model/unload', { body: true }, repositoryControl(ctx, 'unload'));
+  post('/v2/repository/index', CONTROL_SPEC, repositoryIndex(ctx));
+  post('/v2/repository/models/:model/load', CONTROL_SPEC, repositoryControl(ctx, 'load'));
+  post('/v2/repository/models/:model/unload', CONTROL_SPEC, repositoryControl(ctx, 'unload'));
+
+  if (h.cors) {
+    // CORS preflight (cors.ts): answered on any path, without a body, allowed origin or not.
+    const cors = h.cors;
+    app.options('/*', (res, req) => {
+      const headers = preflightHeaders(cors, req.getHeader('origin'));
+      res.cork(() => {
+        res.writeStatus(statusLine(204));
+        for (const [k, v] of headers) res.writeHeader(k, v);
+        res.endWithoutBody(0);
+      });
+    });
+  }
 
   app.any('/*', route(h, '/*', { body: true }, async (ex) => {
     await ex.body().catch(() => undefined); // read (or refuse) whatever was sent before answering

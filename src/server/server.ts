@@ -20,9 +20,12 @@ import { type MetricsOptions, type ServerMetrics, checkMetricsOptions, createSer
 import { packageVersion } from '../package-info.js';
 import { type ModelControlMode, ModelRepository } from '../repository/repository.js';
 import type { ModelOptionsHook } from '../repository/servable.js';
+import { controlAuth } from './auth.js';
 import { type ServerCacheOptions, createServerCache } from './cache-middleware.js';
+import { corsPolicy } from './cors.js';
 import { HttpContext } from './http.js';
 import { type InferMiddleware, type InferPipeline, composeInfer, runInfer } from './infer-pipeline.js';
+import { type LimitOptions, PendingBytes, resolveLimits } from './limits.js';
 import { type Logger, createLogger } from './logger.js';
 import { type MetricsListener, listenMetrics, registerMetricsRoute } from './metrics-route.js';
 import { DEFAULT_MAX_BODY_BYTES } from './oip-message.js';
@@ -31,6 +34,7 @@ import { requestLog } from './request-log.js';
 import { RequestRecord, type RequestObserver } from './request-record.js';
 import { observeRequest } from './request-stats.js';
 import { registerRoutes } from './routes.js';
+import { type TlsOptions, tlsAppOptions } from './tls.js';
 import { type TemplatedApp, type UsListenSocket, loadUws } from './uws.js';
 import { type WebSocketEndpoint, type WebSocketOptions, registerWebSocket } from './ws.js';
 
@@ -69,6 +73,15 @@ export interface ServerOptions {
   cancelOnDisconnect?: boolean;
   /** Extra names for the `extensions` list of GET /v2. */
   extensions?: readonly string[];
+  /** Headers added to every HTTP response, e.g. `{ 'x-ortex-worker': String(process.pid) }` (`ortex serve --workers`). */
+  responseHeaders?: Readonly<Record<string, string>>;
+  /**
+   * Load the models before binding the port (default false: bind first, so that liveness
+   * answers while they load). For processes sharing a port through SO_REUSEPORT (`ortex serve
+   * --workers`): the kernel hands a bound socket connections at once, so a worker that binds
+   * before its models are ready would answer its share of requests 503.
+   */
+  loadBeforeListen?: boolean;
   /**
    * A response cache for the models whose configuration enables it (`response_cache.enable`),
    * e.g. `{ maxBytes: 256 << 20, ttlMs: 60_000, redis: { url: 'redis://127.0.0.1:6379' } }`.
@@ -79,6 +92,20 @@ export interface ServerOptions {
   metrics?: boolean | MetricsOptions;
   /** WebSocket streaming at ws://host:port/v2/stream (ws.ts), on by default; false turns it off. */
   websocket?: boolean | WebSocketOptions;
+  /**
+   * Admission limits (limits.ts): `maxRequestElements` (default 64 Mi), `maxBatchBytes`
+   * (1 GiB), `maxPendingBytes` (2 GiB), `maxConnections` (4096).
+   */
+  limits?: LimitOptions;
+  /**
+   * A bearer token the model repository endpoints (index, load, unload) require
+   * (auth.ts); at least 16 characters. Absent: they are open (load/unload exist in explicit mode only).
+   */
+  controlToken?: string;
+  /** HTTPS and WSS (tls.ts): `{ certFile, keyFile, passphrase? }`. */
+  tls?: TlsOptions;
+  /** Origins whose browser pages may call the server (cors.ts), or ['*']. Absent: no CORS headers, browser WebSockets refused. */
+  corsOrigins?: readonly string[];
 }
 
 /** The extensions of the Open Inference Protocol this server implements, as Triton names them. */
@@ -92,6 +119,8 @@ export interface OrtexServer {
   readonly host: string;
   /** The port listened on; 0 before listen(). */
   readonly port: number;
+  /** True when serving HTTPS and WSS (the `tls` option). */
+  readonly tls: boolean;
   /** Listening, every model that should be loaded is ready, and not shutting down. */
   readonly ready: boolean;
   /** The response cache (the `cache` option), or undefined. */
@@ -119,6 +148,11 @@ export interface OrtexServer {
   close(): Promise<void>;
 }
 
+/** Whether `host` is reachable from this machine only. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
 function checkOptions(o: ServerOptions): void {
   if (typeof o !== 'object' || o === null || typeof o.repository !== 'string' || o.repository === '') {
     throw new OrtexError('ERR_OPTION_INVALID', 'Expected { repository: "<directory>" , ... } for createServer() options');
@@ -133,6 +167,15 @@ function checkOptions(o: ServerOptions): void {
   int(o.drainTimeoutMs, 'drainTimeoutMs', 0, 2 ** 31 - 1);
   checkMetricsOptions(o.metrics);
   if (o.host !== undefined && (typeof o.host !== 'string' || o.host === '')) throw new OrtexError('ERR_OPTION_INVALID', `Expected a host name or address for host but received ${String(o.host)}`);
+  if (o.responseHeaders !== undefined) {
+    if (typeof o.responseHeaders !== 'object' || o.responseHeaders === null) throw new OrtexError('ERR_OPTION_INVALID', `Expected { name: value } for responseHeaders but received ${String(o.responseHeaders)}`);
+    for (const [k, v] of Object.entries(o.responseHeaders)) {
+      // A CR or LF in a value would let it write headers (or a body) of its own.
+      if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(k) || typeof v !== 'string' || /[\r\n\0]/.test(v)) {
+        throw new OrtexError('ERR_OPTION_INVALID', `Expected a header name and a value without CR, LF or NUL for responseHeaders but received ${JSON.stringify(k)}: ${JSON.stringify(v)}`);
+      }
+    }
+  }
 }
 
 /**
@@ -150,6 +193,11 @@ export function createServer(options: ServerOptions): OrtexServer {
   const logger = options.logger ?? createLogger('info');
   const host = options.host ?? '127.0.0.1';
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const limits = resolveLimits(options.limits);
+  // Checked before anything is started, so a bad file or token is a startup error.
+  const sslOptions = options.tls === undefined ? undefined : tlsAppOptions(options.tls);
+  const auth = controlAuth(options.controlToken);
+  const cors = corsPolicy(options.corsOrigins);
   const repository = new ModelRepository(options.repository, {
     modelControlMode: options.modelControlMode ?? 'none',
     ...(options.pollIntervalMs !== undefined && { pollIntervalMs: options.pollIntervalMs }),
@@ -162,8 +210,16 @@ export function createServer(options: ServerOptions): OrtexServer {
   const metrics = options.metrics === false ? undefined : createServerMetrics({ repository, cache: cache?.cache, redis: cache?.redis ?? false, logger }, metricsOptions);
   const logRequest = requestLog(logger);
   const http = new HttpContext(logger, maxBodyBytes);
+  if (options.responseHeaders) http.responseHeaders = Object.entries(options.responseHeaders);
   const middleware = cache ? [...(options.middleware ?? []), cache.middleware] : options.middleware ?? [];
-  const pipeline: InferPipeline = { repository, handler: composeInfer(middleware), limits: { maxBodyBytes } };
+  http.cors = cors;
+  http.maxConnections = limits.maxConnections;
+  const pipeline: InferPipeline = {
+    repository,
+    handler: composeInfer(middleware),
+    limits: { maxBodyBytes, maxElements: limits.maxRequestElements, maxElementsHint: 'send fewer or smaller tensors, or raise --max-request-elements' },
+    admission: { pending: new PendingBytes(limits.maxPendingBytes), maxBatchBytes: limits.maxBatchBytes },
+  };
   const userObservers = options.onRequest === undefined ? [] : Array.isArray(options.onRequest) ? options.onRequest : [options.onRequest as RequestObserver];
   const observe = (record: RequestRecord): void => {
     observeRequest(record);
@@ -177,7 +233,7 @@ export function createServer(options: ServerOptions): OrtexServer {
       }
     }
   };
-  const app = uws.App();
+  const app = sslOptions ? uws.SSLApp(sslOptions) : uws.App();
   let socket: UsListenSocket | undefined;
   let port = 0;
   let metricsListener: MetricsListener | undefined;
@@ -193,12 +249,12 @@ export function createServer(options: ServerOptions): OrtexServer {
   };
 
   registerRoutes(app, {
-    http, repository, pipeline, observe, notReady, cancelOnDisconnect: options.cancelOnDisconnect ?? false,
+    http, repository, pipeline, observe, notReady, cancelOnDisconnect: options.cancelOnDisconnect ?? false, controlAuth: auth,
     metadata: { name: 'ortex', version: packageVersion(), extensions: [...EXTENSIONS, ...(options.extensions ?? [])] },
   });
   if (metrics) registerMetricsRoute(app, http, metrics);
   const websocket = options.websocket === false ? undefined : registerWebSocket(
-    { app, logger, observe, infer: (m, v, body, h, record, signal) => runInfer(pipeline, m, v, body, h, record, signal) },
+    { app, logger, observe, gate: http, infer: (m, v, body, h, record, signal) => runInfer(pipeline, m, v, body, h, record, signal) },
     { maxMessageBytes: Math.min(maxBodyBytes, 2 ** 30), cancelOnClose: options.cancelOnDisconnect ?? false, ...(typeof options.websocket === 'object' ? options.websocket : {}) },
   );
 
@@ -210,6 +266,7 @@ export function createServer(options: ServerOptions): OrtexServer {
     get port() {
       return port;
     },
+    tls: sslOptions !== undefined,
     get ready() {
       return notReady() === undefined;
     },
@@ -224,6 +281,9 @@ export function createServer(options: ServerOptions): OrtexServer {
 
     async listen() {
       if (socket || closing) throw new OrtexError('ERR_INVALID_ARG', 'listen() was already called');
+      // loadBeforeListen: the failures are handled below, after binding, as they are otherwise.
+      const loading = options.loadBeforeListen ? repository.start() : undefined;
+      if (loading) await loading.catch(() => undefined);
       socket = await new Promise<UsListenSocket>((resolve, reject) => {
         app.listen(host, options.port ?? 8000, (s) => {
           if (s) resolve(s);
@@ -233,10 +293,14 @@ export function createServer(options: ServerOptions): OrtexServer {
         // Nothing else was started: let the process exit without a Redis connection or GPU probe.
         metrics?.close();
         cache?.cache.close();
+        if (loading) void repository.close();
         throw err;
       });
       port = uws.us_socket_local_port(socket as unknown as Parameters<typeof uws.us_socket_local_port>[0]);
-      logger.info({ host, port, repository: repository.root, mode: repository.mode }, 'listening');
+      logger.info({ host, port, tls: sslOptions !== undefined, repository: repository.root, mode: repository.mode }, 'listening');
+      if (repository.mode === 'explicit' && auth === undefined && !isLoopback(host)) {
+        logger.warn({ host }, 'model load/unload is open to anyone who can reach this address: set a control token (--control-token or ORTEX_CONTROL_TOKEN)');
+      }
       if (metrics && metricsOptions.port !== undefined) {
         try {
           metricsListener = await listenMetrics(metricsOptions.host ?? host, metricsOptions.port, metrics, logger);
@@ -248,7 +312,7 @@ export function createServer(options: ServerOptions): OrtexServer {
       }
       let failures;
       try {
-        failures = await repository.start();
+        failures = await (loading ?? repository.start());
       } catch (err) {
         await server.close();
         throw err;

@@ -23,6 +23,7 @@ export type {
   RecognizedString,
   us_listen_socket as UsListenSocket,
   us_socket as UsSocket,
+  AppOptions,
 } from '@trufflesuite/uws-js-unofficial';
 
 const PACKAGE = '@trufflesuite/uws-js-unofficial';

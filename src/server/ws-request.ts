@@ -12,6 +12,7 @@ import { Buffer } from 'node:buffer';
 import { type ErrorCode, OrtexError } from '../errors.js';
 import { errorReply } from './http-status.js';
 import type { Logger } from './logger.js';
+import { checkModelName, checkModelVersion } from './names.js';
 import type { EncodedMessage } from './oip-types.js';
 import type { RequestRecord } from './request-record.js';
 import { type FramePieces, FrameKind, type StreamFrame, encodeErrorFrame, encodeFrame, parseFrame, readFrameId } from './ws-frame.js';
@@ -72,6 +73,16 @@ export function admit(ctx: StreamContext, message: Uint8Array, isBinary: boolean
   }
   if (frame.id === 0) return errorAnswer(ctx, 0, record, new OrtexError('ERR_WS_FRAME', 'Expected a request id from 1 to 4294967295 but received 0 (reserved)'));
   if (frame.model === '') return errorAnswer(ctx, frame.id, record, new OrtexError('ERR_WS_FRAME', 'Expected a model name but received an empty one'));
+  try {
+    // Before anything looks the model up (names.ts).
+    checkModelName(frame.model);
+    checkModelVersion(frame.version);
+  } catch (err) {
+    // Not echoed back nor kept as a metrics label: it may be anything the client made up.
+    record.model = '';
+    record.version = '';
+    return errorAnswer(ctx, frame.id, record, err);
+  }
   if (ctx.draining()) return errorAnswer(ctx, frame.id, record, new OrtexError('ERR_SERVER_DRAINING', 'The server is shutting down and accepts no new requests'));
   return frame;
 }

@@ -16,6 +16,9 @@
  *   more than maxInFlight / maxInFlightBytes unanswered            error frame 429 ERR_WS_IN_FLIGHT; but
  *                                                                  close 1008 when answers wait unread
  *   server shutdown                                                in-flight answers written, then 1001
+ *   an upgrade past the server's maxConnections                    503 ERR_SERVER_OVERLOADED, no connection
+ *   an upgrade from a browser origin not allowed (cors.ts)         403 ERR_ORIGIN_FORBIDDEN, no connection
+ *   a model name or version that is not allowed (names.ts)         error frame 400 ERR_MODEL_NAME / _VERSION
  *
  * Flow control (the bounds a slow reader meets) is ws-connection.ts's.
  *
@@ -23,6 +26,9 @@
  */
 
 import { OrtexError } from '../errors.js';
+import { type CorsPolicy, checkUpgradeOrigin } from './cors.js';
+import { errorHeaders, errorReply, statusLine } from './http-status.js';
+import { tooManyConnections } from './limits.js';
 import type { Logger } from './logger.js';
 import { DEFAULT_MAX_BODY_BYTES } from './oip-message.js';
 import type { RequestRecord } from './request-record.js';
@@ -61,6 +67,13 @@ export interface StreamHost {
   readonly logger: Logger;
   readonly infer: StreamInfer;
   observe(record: RequestRecord): void;
+  /**
+   * The server's connection count and origin policy (its HttpContext): upgrades past
+   * `maxConnections` (HTTP requests in progress plus streams) are refused 503, browser
+   * upgrades from origins `cors` does not allow 403; `streams` is kept here. Absent: no limit,
+   * and browser origins are refused.
+   */
+  readonly gate?: { readonly open: number; streams: number; readonly maxConnections: number; readonly cors: CorsPolicy | undefined };
 }
 
 export interface WebSocketEndpoint {
@@ -158,18 +171,37 @@ export function registerWebSocket(host: StreamHost, options: WebSocketOptions = 
         res.writeStatus('503 Service Unavailable').writeHeader('content-type', 'application/json').end(JSON.stringify({ error: 'The server is shutting down' }), true);
         return;
       }
+      const gate = host.gate;
+      let refusal: unknown;
+      try {
+        checkUpgradeOrigin(gate?.cors, req.getHeader('origin'));
+        if (gate && gate.open + gate.streams >= gate.maxConnections) refusal = tooManyConnections(gate.maxConnections);
+      } catch (err) {
+        refusal = err;
+      }
+      if (refusal) {
+        const reply = errorReply(refusal, host.logger);
+        res.cork(() => {
+          res.writeStatus(statusLine(reply.status)).writeHeader('content-type', 'application/json');
+          for (const [k, v] of errorHeaders(reply)) res.writeHeader(k, v);
+          res.end(reply.body, true);
+        });
+        return;
+      }
       res.upgrade<UserData>({}, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
     },
     open: (ws) => {
       const connection = new StreamConnection(frameSocket(ws), limits, ctx, done, options.cancelOnClose ?? false);
       ws.getUserData().connection = connection;
       connections.add(connection);
+      if (host.gate) host.gate.streams++;
     },
     message: (ws, message, isBinary) => ws.getUserData().connection!.receive(message, isBinary),
     drain: (ws) => ws.getUserData().connection!.drained(),
     close: (ws) => {
       const connection = ws.getUserData().connection!;
       connections.delete(connection);
+      if (host.gate) host.gate.streams--;
       connection.closed();
     },
   });
