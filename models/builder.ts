@@ -93,14 +93,14 @@ export class GraphBuilder {
   node(
     opType: string,
     inputs: readonly string[],
-    opts: { outputs?: readonly string[]; count?: number; attrs?: Record<string, AttrValue>; domain?: string } = {},
+    opts: { outputs?: readonly string[]; count?: number; attrs?: Record<string, AttrValue>; domain?: string; name?: string } = {},
   ): string[] {
     const outputs = opts.outputs
       ? [...opts.outputs]
       : Array.from({ length: opts.count ?? 1 }, () => this.fresh(opType.toLowerCase()));
     const attribute = Object.entries(opts.attrs ?? {}).map(([name, a]) => ({ name, ...a }));
     this.nodes.push({
-      name: this.fresh(`${opType}_node`),
+      name: opts.name ?? this.fresh(`${opType}_node`),
       opType,
       domain: opts.domain ?? '',
       input: [...inputs],

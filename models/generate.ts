@@ -25,6 +25,7 @@ import { buildCtrMlp } from './ctr-mlp.js';
 import { buildDlrm } from './dlrm.js';
 import { buildAddBfloat16, buildAddFloat32, buildIdentity, IDENTITY_DTYPES, type IdentityDtype } from './dtype-models.js';
 import { buildSlowMatmul } from './slow-matmul.js';
+import { buildSwigluMlp } from './swiglu-mlp.js';
 import { buildTokenTagger } from './token-tagger.js';
 import {
   buildMapVectorize,
@@ -60,6 +61,7 @@ const BUILDERS: ReadonlyMap<string, () => Uint8Array> = new Map<string, () => Ui
   ['bert_mini', buildBertMini],
   ['dlrm', buildDlrm],
   ['cnn_small', buildCnnSmall],
+  ['swiglu_mlp', buildSwigluMlp],
 ]);
 
 /** Every model the generator knows, in generation order. */

@@ -45,11 +45,25 @@ export const ERROR_CODES = {
   ERR_SERVER_DRAINING: 503,
   ERR_SERVER_LISTEN: 500,
   ERR_INTERNAL: 500,
+  // Server hardening: names, model control, TLS, admission limits (src/server/names.ts, auth.ts, tls.ts, limits.ts)
+  ERR_MODEL_NAME: 400,
+  ERR_MODEL_VERSION: 400,
+  ERR_CONTROL_UNAUTHORIZED: 401,
+  ERR_ORIGIN_FORBIDDEN: 403,
+  ERR_SERVER_OVERLOADED: 503,
+  ERR_SERVER_TLS: 500,
   // WebSocket streaming (src/server/ws*.ts) and the clients (src/client/)
   ERR_WS_FRAME: 400,
   ERR_WS_IN_FLIGHT: 429,
   ERR_CLIENT_CONNECTION: 503,
   ERR_CLIENT_PROTOCOL: 502,
+  // The model toolkit (ortex inspect/optimize/quantize/compare).
+  ERR_MODEL_NOT_ONNX: 422,
+  ERR_MODEL_OPSET: 422,
+  ERR_QUANTIZE_OP: 400,
+  ERR_FP16_RANGE: 422,
+  ERR_OUTPUT_PATH: 400,
+  ERR_COMPARE_MISMATCH: 400,
   // ONNX Runtime's own status codes, surfaced as ERR_ORT_<CODE>.
   ERR_ORT_FAIL: 500,
   ERR_ORT_INVALID_ARGUMENT: 400,

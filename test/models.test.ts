@@ -75,6 +75,7 @@ const SIGNATURES: Record<string, Signature> = {
     inputs: { x: ['float32', ['N', 3, 224, 224]] },
     outputs: { logits: ['float32', ['N', 10]] },
   },
+  swiglu_mlp: { inputs: { x: ['float32', ['N', 64]] }, outputs: { logits: ['float32', ['N', 10]] } },
 };
 
 // onnxruntime-node 1.30 cannot describe a bfloat16 input or output

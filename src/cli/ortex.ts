@@ -12,15 +12,32 @@ import { createServer } from '../server/server.js';
 import { ensureBundledModels } from './bundled-models.js';
 import './cache-flags.js';
 import './metrics-flags.js';
+import './limits-flags.js';
+import './security-flags.js';
 import { SERVE_EXTENSIONS } from './serve-extensions.js';
 import { SERVE_HELP, UsageError, parseServeArgs } from './serve-options.js';
+import { superviseWorkers } from './worker-supervisor.js';
+import { isWorkerProcess, workerCount } from './workers-flags.js';
 
 const USAGE = `Usage: ortex <command> [options]
 
 Commands:
   serve      serve a model repository over HTTP (ortex serve --help)
+  inspect    inputs, outputs, operators, parameters and what blocks quantization
+  optimize   ONNX Runtime's offline graph optimization, saved to a file
+  quantize   dynamic INT8 or FP16 conversion, with a per-node sensitivity report
+  compare    accuracy, size and latency of two models side by side
+  (ortex <command> --help for each)
 
   ortex --version`;
+
+// The model tools load on demand, so `ortex serve` does not pay for onnx-proto.
+const TOOL_COMMANDS = {
+  inspect: async () => (await import('./inspect-command.js')).runInspect,
+  optimize: async () => (await import('./optimize-command.js')).runOptimize,
+  quantize: async () => (await import('./quantize-command.js')).runQuantize,
+  compare: async () => (await import('./compare-command.js')).runCompare,
+};
 
 async function serve(argv: readonly string[]): Promise<void> {
   const args = parseServeArgs(argv);
@@ -35,6 +52,11 @@ async function serve(argv: readonly string[]): Promise<void> {
     if (written.length > 0) logger.info({ files: written }, 'generated the bundled repository\'s model files');
   }
   for (const ext of SERVE_EXTENSIONS) await ext.configure?.(args.values, options);
+  const workers = workerCount(args.values);
+  if (workers > 1 && !isWorkerProcess()) {
+    const metricsPort = typeof options.metrics === 'object' ? options.metrics.port : undefined;
+    process.exit(await superviseWorkers({ argv, workers, host: options.host ?? '127.0.0.1', port: options.port ?? 8000, metricsPort, logger }));
+  }
   const server = createServer(options);
   const closers: Array<() => Promise<void>> = [];
   let stopping = false;
@@ -64,7 +86,7 @@ async function serve(argv: readonly string[]): Promise<void> {
     if (closer) closers.push(closer);
   }
   const metricsUrl = server.metricsPort === 0 ? {} : { metricsPort: server.metricsPort };
-  logger.info({ url: `http://${server.host}:${server.port}`, ...metricsUrl, models: server.repository.servables().map((s) => `${s.name}/${s.version}`) }, 'ready');
+  logger.info({ url: `${server.tls ? 'https' : 'http'}://${server.host}:${server.port}`, ...metricsUrl, models: server.repository.servables().map((s) => `${s.name}/${s.version}`) }, 'ready');
 }
 
 async function main(argv: readonly string[]): Promise<void> {
@@ -75,6 +97,9 @@ async function main(argv: readonly string[]): Promise<void> {
     console.log(USAGE);
   } else if (command === 'serve') {
     await serve(rest);
+  } else if (command !== undefined && command in TOOL_COMMANDS) {
+    const run = await TOOL_COMMANDS[command as keyof typeof TOOL_COMMANDS]();
+    await run(rest);
   } else {
     throw new UsageError(`Unknown command '${command}'`);
   }
