@@ -66,7 +66,7 @@ export function formatCompare(r: CompareReport): string {
       r.outputs.map((o) => [o.name, pct(o.top1Agreement), o.maxAbsError, o.meanAbsError, o.maxRelError, formatNumber(o.cosine), formatNumber(o.minCosine)]),
     ),
     '',
-    `Latency in ms (${r.latency[0]?.a.runs ?? 0} interleaved runs each, intra-op threads: ${r.intraOpNumThreads}):`,
+    `Latency in ms (${r.latency[0]?.a.runs ?? 0} runs each, in alternating blocks of 20, intra-op threads: ${r.intraOpNumThreads}):`,
     textTable(
       ['batch', `${a} p50`, `${a} p99`, `${b} p50`, `${b} p99`, 'b/a p50'],
       r.latency.map((l) => [l.batch, l.a.p50Ms, l.a.p99Ms, l.b.p50Ms, l.b.p99Ms, `${l.ratio.toFixed(2)}x`]),

@@ -60,17 +60,22 @@ export interface LatencySummary {
 }
 
 /**
- * Latency of each session on the same feeds, runs interleaved (a, b, a, b, ...) so that
- * machine noise lands on both alike. Each session is warmed up first.
+ * Latency of each session on the same feeds, measured in alternating blocks (a x20, b x20,
+ * a x20, ...) so that machine noise lands on both alike. Blocks rather than single runs: ONNX
+ * Runtime's intra-op threads spin for a while after a run, and a session's spinning threads
+ * would steal the cores from the other session's next run. Each session is warmed up first.
  */
 export function interleavedLatency(sessions: readonly InferenceSession[], feeds: Feeds, runs: number, warmup: number): LatencySummary[] {
-  for (const s of sessions) for (let i = 0; i < warmup; i++) s.runSync(feeds);
+  const block = Math.min(LATENCY_BLOCK, runs);
   const times = sessions.map(() => new Float64Array(runs));
-  for (let i = 0; i < runs; i++) {
+  for (let done = 0; done < runs; done += block) {
     sessions.forEach((s, k) => {
-      const t0 = performance.now();
-      s.runSync(feeds);
-      times[k]![i] = performance.now() - t0;
+      for (let i = 0; i < (done === 0 ? warmup : 2); i++) s.runSync(feeds); // let this session's threads take the cores back
+      for (let i = done; i < Math.min(runs, done + block); i++) {
+        const t0 = performance.now();
+        s.runSync(feeds);
+        times[k]![i] = performance.now() - t0;
+      }
     });
   }
   return times.map((t) => {
@@ -79,3 +84,6 @@ export function interleavedLatency(sessions: readonly InferenceSession[], feeds:
     return { p50Ms: at(0.5), p99Ms: at(0.99), meanMs: sorted.reduce((a, b) => a + b, 0) / sorted.length, runs };
   });
 }
+
+/** Timed runs per block of the latency measurement. */
+const LATENCY_BLOCK = 20;
