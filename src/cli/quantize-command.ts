@@ -2,6 +2,7 @@
  * `ortex quantize model.onnx -o out.onnx --int8|--fp16 [options]`, and with `--sensitivity`
  * the per-node INT8 error report.
  */
+import { DEFAULT_FP16_BLOCK_OPS } from '../toolkit/fp16.js';
 import { quantizeModel, type QuantizeReport } from '../toolkit/quantize.js';
 import { int8Sensitivity, type SensitivityReport } from '../toolkit/sensitivity.js';
 import { formatBytes, formatNumber, textTable } from '../toolkit/text-table.js';
@@ -78,7 +79,7 @@ export async function runQuantize(argv: readonly string[]): Promise<void> {
   };
   const fp16 = {
     keepIoTypes: !values['no-keep-io-types'],
-    blockOps: values['block-ops'] ? [...(await defaultBlockOps()), ...list(values['block-ops'])!] : undefined,
+    blockOps: values['block-ops'] ? [...DEFAULT_FP16_BLOCK_OPS, ...list(values['block-ops'])!] : undefined,
     blockNodes: list(values['block-nodes']),
   };
 
@@ -96,10 +97,6 @@ export async function runQuantize(argv: readonly string[]): Promise<void> {
   if (values.json) return console.log(JSON.stringify({ ...(report ?? {}), sensitivity }, null, 2));
   if (report) console.log(formatQuantize(report));
   if (sensitivity) console.log(`${report ? '\n' : ''}${formatSensitivity(sensitivity)}`);
-}
-
-async function defaultBlockOps(): Promise<readonly string[]> {
-  return (await import('../toolkit/fp16.js')).DEFAULT_FP16_BLOCK_OPS;
 }
 
 export function formatQuantize(r: QuantizeReport): string {

@@ -14,7 +14,7 @@ import { InferenceSession } from '../inference-session.js';
 import { readModel } from './onnx-model.js';
 import type { OutputComparison } from './output-metrics.js';
 import { checkSameInputs, compareOutputs, interleavedLatency, type LatencySummary } from './paired-runs.js';
-import { RandomFeeds, hasBatchDimOrDynamic, readSampleFile, type Feeds } from './sample-feeds.js';
+import { RandomFeeds, hasBatchDimOrDynamic, randomBatches, readSampleFile, type Feeds } from './sample-feeds.js';
 
 export interface CompareOptions {
   /** A JSON file of samples (see readSampleFile); otherwise `random` seeded random inputs. */
@@ -59,9 +59,6 @@ export interface CompareReport {
   readonly latency: LatencyRow[];
 }
 
-/** Samples per run when the model has a batch dimension. */
-const ACCURACY_BATCH = 32;
-
 export async function compareModels(a: string, b: string, options: CompareOptions = {}): Promise<CompareReport> {
   checkOptions(options);
   const [modelA, modelB] = [await readModel(a), await readModel(b)];
@@ -82,9 +79,7 @@ export async function compareModels(a: string, b: string, options: CompareOption
     } else {
       random = new RandomFeeds(sa.inputMetadata, modelA.model, { dims: options.dims }, seed);
       samples = options.random ?? 1000;
-      batches = [];
-      for (let left = samples; left > 0; left -= ACCURACY_BATCH) batches.push(random.next(batched ? Math.min(ACCURACY_BATCH, left) : 1));
-      if (!batched) batches.length = samples;
+      batches = randomBatches(random, samples, batched);
     }
     const outputs = compareOutputs(sa, sb, batches);
 

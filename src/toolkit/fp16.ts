@@ -13,7 +13,7 @@ import { OrtexError } from '../errors.js';
 import { float32ToFloat16Bits, checkFloat16Range } from './float16-array.js';
 import { GraphEditor, attrs } from './graph-editor.js';
 import { DataType, type ModelProto, type NodeProto, type TensorProto } from './onnx-model.js';
-import { dimsOf, readFloats, tensorBytes, tensors } from './tensor-data.js';
+import { dimsOf, readFloats, tensors } from './tensor-data.js';
 import type { ValueType } from './value-types.js';
 
 /**
@@ -112,7 +112,8 @@ export function rewriteFp16(model: ModelProto, types: ReadonlyMap<string, ValueT
     converted.set(key, name);
     return name;
   };
-  const typeOf = (v: string) => valueType.get(v) ?? (g.initializer(v) ? FLOAT : FLOAT);
+  // Initializers and float32 graph inputs are float32 until converted.
+  const typeOf = (v: string) => valueType.get(v) ?? FLOAT;
 
   let float16Nodes = 0;
   for (const node of g.nodes) {
@@ -182,9 +183,4 @@ function retypeAttributes(node: NodeProto): void {
       a.t = tensors.float16(a.t.name ?? '', dimsOf(a.t), float32ToFloat16Bits(readFloats(a.t)));
     }
   }
-}
-
-/** Bytes of float32 initializers, for reports. */
-export function floatWeightBytes(model: ModelProto): number {
-  return (model.graph?.initializer ?? []).filter((t) => t.dataType === FLOAT).reduce((a, t) => a + tensorBytes(t), 0);
 }

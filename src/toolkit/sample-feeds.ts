@@ -30,13 +30,21 @@ export interface FeedShape {
   readonly dims?: Readonly<Record<string, number>>;
 }
 
-/** Whether every input's first dimension is symbolic, so samples can be stacked into batches. */
-export function hasBatchDim(inputs: readonly ValueMetadata[]): boolean {
-  return inputs.every((m) => m.isTensor && m.shape.length > 0 && typeof m.shape[0] !== 'number');
-}
-
+/** Whether every input's first dimension is symbolic or unknown, so samples can be stacked into batches. */
 export function hasBatchDimOrDynamic(inputs: readonly ValueMetadata[]): boolean {
   return inputs.every((m) => m.isTensor && m.shape.length > 0 && (typeof m.shape[0] !== 'number' || m.shape[0] === -1));
+}
+
+/** Samples per run when the model has a batch dimension. */
+const SAMPLES_PER_BATCH = 32;
+
+/** `samples` random samples as feeds: stacked 32 to a batch when the model batches, else one per run. */
+export function randomBatches(random: RandomFeeds, samples: number, batched: boolean): Feeds[] {
+  const batches: Feeds[] = [];
+  for (let left = samples; left > 0; left -= batched ? SAMPLES_PER_BATCH : 1) {
+    batches.push(random.next(batched ? Math.min(SAMPLES_PER_BATCH, left) : 1));
+  }
+  return batches;
 }
 
 /** A generator of seeded random feeds with `batch` rows for a model's inputs. */

@@ -19,7 +19,7 @@ import { decodeModel, encodeModel, readModel } from './onnx-model.js';
 import type { OutputComparison } from './output-metrics.js';
 import { compareOutputs } from './paired-runs.js';
 import { checkInt8Options, rewriteInt8, type Int8Options } from './quantize-int8.js';
-import { RandomFeeds, hasBatchDimOrDynamic, readSampleFile, type Feeds } from './sample-feeds.js';
+import { RandomFeeds, hasBatchDimOrDynamic, randomBatches, readSampleFile, type Feeds } from './sample-feeds.js';
 import { inferValueTypes } from './value-types.js';
 
 export interface SensitivityOptions extends Int8Options {
@@ -107,8 +107,5 @@ export async function int8Sensitivity(path: string, options: SensitivityOptions 
 async function sampleBatches(reference: InferenceSession, model: Uint8Array, options: SensitivityOptions): Promise<Feeds[]> {
   if (options.inputs) return readSampleFile(options.inputs, reference.inputMetadata);
   const random = new RandomFeeds(reference.inputMetadata, decodeModel(model), { dims: options.dims }, options.seed ?? 1);
-  const batched = hasBatchDimOrDynamic(reference.inputMetadata);
-  const batches: Feeds[] = [];
-  for (let left = options.samples ?? 64; left > 0; left -= batched ? 32 : 1) batches.push(random.next(batched ? Math.min(32, left) : 1));
-  return batches;
+  return randomBatches(random, options.samples ?? 64, hasBatchDimOrDynamic(reference.inputMetadata));
 }
