@@ -266,6 +266,34 @@ describe('createResponseCache() in front of a batched model', () => {
     expect((await cache.run(keys[2]!.key, () => m.infer(keys[2]!.f))).cached).toBe('hit');
   });
 
+  it('keeps encoded responses beside outputs: keyed by every byte, the file stamp and the header length, under one byte bound', async () => {
+    const body = new TextEncoder().encode('{"inputs":[]}');
+    const one = ENTRY_OVERHEAD_BYTES + 100;
+    const cache = createResponseCache({ maxBytes: 2 * one, ttlMs: 0 });
+    const base = { model: 'ctr_mlp', version: '1', stamp: 's1', headerLength: undefined, body };
+    const key = cache.encodedKey(base);
+    const others = [
+      { ...base, stamp: 's2' },
+      { ...base, version: '2' },
+      { ...base, headerLength: body.byteLength },
+      { ...base, body: new TextEncoder().encode('{"inputs":[] }') },
+    ].map((r) => cache.encodedKey(r));
+    expect(new Set([key, ...others]).size).toBe(5);
+    expect(cache.encodedKey({ ...base, body: body.slice() })).toBe(key);
+    expect(cache.getEncoded(key)).toBeUndefined();
+    cache.setEncoded(key, { body: new Uint8Array(100), headerLength: undefined, rows: 1 });
+    expect(cache.getEncoded(key)).toMatchObject({ rows: 1, headerLength: undefined });
+    expect(cache.stats()).toMatchObject({ hits: 1, encodedHits: 1, misses: 0, entries: 1, bytes: one });
+    // Outputs and encoded responses evict one another: room for two entries holds the two newest.
+    cache.setEncoded(others[0]!, { body: new Uint8Array(100), headerLength: undefined, rows: 1 });
+    cache.setEncoded(others[1]!, { body: new Uint8Array(100), headerLength: undefined, rows: 1 });
+    expect(cache.getEncoded(key)).toBeUndefined();
+    expect(cache.stats()).toMatchObject({ entries: 2, evictions: 1 });
+    cache.clear();
+    expect(cache.getEncoded(others[1]!)).toBeUndefined();
+    expect(await codeOf(() => cache.encodedKey({ ...base, body: 'x' as unknown as Uint8Array }))).toBe('ERR_INVALID_ARG');
+  });
+
   it('with maxBytes 0 caches nothing but still runs identical requests once', async () => {
     const cache = createResponseCache({ maxBytes: 0, ttlMs: 0 });
     const f = feeds(8);

@@ -8,7 +8,9 @@
 import type { ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OrtexWsClient } from '../src/client/index.js';
 import { silentLogger } from '../src/server/logger.js';
+import { Tensor } from '../src/tensor.js';
 import { encodeInferRequest, parseInferResponse } from '../src/server/oip-codec.js';
 import type { RequestRecord } from '../src/server/request-record.js';
 import { type OrtexServer, type ServerOptions, createServer } from '../src/server/server.js';
@@ -101,6 +103,78 @@ describe('response cache over HTTP', () => {
     expect(last(1)).toEqual(['miss']);
     expect((await infer(server, 'cached', x(2.5, undefined, [{ name: 'y' }]))).status).toBe(200);
     expect(last(1)).toEqual(['hit']);
+  });
+
+  it('answers a byte-identical request with the bytes sent before, and a request that differs in its bytes only from the outputs', async () => {
+    const model = modelOf(server, 'cached');
+    const before = model.stats().requests;
+    const encoded0 = server.cache!.stats().encodedHits;
+    const send = async (text: string) => {
+      const res = await fetch(`http://127.0.0.1:${server.port}/v2/models/cached/infer`, { method: 'POST', body: text });
+      return { status: res.status, text: await res.text() };
+    };
+    const body = JSON.stringify({ id: 'a', ...x(4.25) });
+    const first = await send(body);
+    const again = await send(body);
+    expect(again).toEqual(first);
+    expect(JSON.parse(again.text).id).toBe('a');
+    expect(server.cache!.stats().encodedHits - encoded0).toBe(1);
+    // The same tensors in other bytes: no stored bytes to send, but the outputs are cached,
+    // and the answer carries this request's own id.
+    const spaced = await send(JSON.stringify({ id: 'b', ...x(4.25) }, null, 2));
+    expect(spaced.status).toBe(200);
+    expect(JSON.parse(spaced.text).id).toBe('b');
+    expect(JSON.parse(spaced.text).outputs).toEqual(JSON.parse(first.text).outputs);
+    expect(server.cache!.stats().encodedHits - encoded0).toBe(1);
+    expect(model.stats().requests - before).toBe(1);
+    expect(last(3)).toEqual(['miss', 'hit', 'hit']);
+    expect(sampleValue(await metrics(server), 'ortex_cache_encoded_hits_total')).toBeGreaterThanOrEqual(1);
+    // A binary request repeated: its stored answer keeps its Inference-Header-Content-Length.
+    const bin = encodeInferRequest({ inputs: [{ name: 'x', datatype: 'FP64', shape: [1, 1], data: new Float64Array([4.25]), binary: true }], binaryOutputs: true });
+    const sendBinary = async () => {
+      const res = await fetch(`http://127.0.0.1:${server.port}/v2/models/cached/infer`, { method: 'POST', body: bin.body, headers: { 'inference-header-content-length': String(bin.headerLength) } });
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      const length = Number(res.headers.get('inference-header-content-length'));
+      return { status: res.status, y: Array.from(parseInferResponse(bytes, length).outputs.find((o) => o.name === 'y')!.data as Float64Array) };
+    };
+    expect(await sendBinary()).toEqual({ status: 200, y: [4.25] });
+    expect(await sendBinary()).toEqual({ status: 200, y: [4.25] });
+    expect(server.cache!.stats().encodedHits - encoded0).toBe(2);
+    // A WebSocket frame carries the same binary body behind its own header: the stored answer
+    // serves it, framed with each request's own id (several in flight on one connection).
+    const ws = await new OrtexWsClient(`ws://127.0.0.1:${server.port}/v2/stream`).connect();
+    try {
+      const x425 = { x: new Tensor('float64', new Float64Array([4.25]), [1, 1]) };
+      // The client pads its JSON header to align the tensor data: other bytes than the HTTP
+      // body, so the first frame stores an answer of its own.
+      expect(Array.from((await ws.infer('cached', x425, { binaryOutputs: true })).y!.data as Float64Array)).toEqual([4.25]);
+      const answers = await Promise.all([1, 2, 3].map(() => ws.infer('cached', x425, { binaryOutputs: true })));
+      for (const a of answers) expect(Array.from(a.y!.data as Float64Array)).toEqual([4.25]);
+    } finally {
+      await ws.close();
+    }
+    expect(server.cache!.stats().encodedHits - encoded0).toBe(5);
+    expect(model.stats().requests - before).toBe(1);
+  });
+
+  it('leaves stored bytes to servers without middleware of their own, which must see every request', async () => {
+    const seen: number[] = [];
+    const records2: RequestRecord[] = [];
+    const s = await start(repo, records2, {
+      cache: { maxBytes: 1 << 20 },
+      middleware: [(call, next) => {
+        seen.push(call.feeds.x!.data[0] as number);
+        return next(call);
+      }],
+    });
+    try {
+      for (let i = 0; i < 3; i++) expect(y(await infer(s, 'cached', x(9.5)))).toBe(9.5);
+      expect(seen).toEqual([9.5, 9.5, 9.5]);
+      expect(records2.map((r) => r.cache)).toEqual(['miss', 'hit', 'hit']);
+      expect(s.cache!.stats().encodedHits).toBe(0);
+    } finally {
+      await s.close();
+    }
   });
 
   it('runs a burst of identical requests once (single flight) while it is held in the batcher', async () => {

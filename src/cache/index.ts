@@ -8,7 +8,7 @@
  */
 
 export { createResponseCache } from './response-cache.js';
-export type { ResponseCache, ResponseCacheOptions, ResponseCacheStats, CacheResult, CacheOutcome, Outputs } from './response-cache.js';
+export type { ResponseCache, ResponseCacheOptions, ResponseCacheStats, CacheResult, CacheOutcome, Outputs, EncodedResponse, EncodedKeyRequest } from './response-cache.js';
 export { cacheKey, keyToHex, DEFAULT_KEY_SEED } from './cache-key.js';
 export type { CacheKeyRequest, RequestedOutput } from './cache-key.js';
 export type { RedisCacheOptions } from './redis-cache.js';

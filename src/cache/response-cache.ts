@@ -10,15 +10,21 @@
  *      cached; except an abort of the first caller's own request (ERR_REQUEST_ABORTED), after
  *      which the callers that joined it run again.
  *
+ * Beside the outputs, the in-process tier keeps responses as they were sent
+ * (getEncoded/setEncoded, keyed by encodedKey() over a request's bytes as received), so that
+ * a server can answer a byte-identical request without parsing it; the two kinds of entry
+ * share one byte bound, one TTL and clear().
+ *
  * Cached outputs are shared by every request that hits them: treat them as read-only.
  */
 
+import { native } from '../native.js';
 import type { Tensor } from '../tensor.js';
 import { invalidRange, invalidType, isInteger, isObject, isString } from '../validate.js';
 import { type CacheKeyRequest, DEFAULT_KEY_SEED, cacheKey } from './cache-key.js';
 import { LruCache } from './lru-cache.js';
 import { RedisCache, type RedisCacheOptions } from './redis-cache.js';
-import { compactOutputs, responseBytes } from './response-size.js';
+import { ENTRY_OVERHEAD_BYTES, compactOutputs, responseBytes } from './response-size.js';
 import { SingleFlight } from './single-flight.js';
 
 export type Outputs = Record<string, Tensor>;
@@ -40,6 +46,30 @@ export interface ResponseCacheOptions {
   redis?: Omit<RedisCacheOptions, 'ttlMs'>;
 }
 
+/** A response exactly as it was sent, kept for byte-identical requests. Read-only once stored. */
+export interface EncodedResponse {
+  /** The body as sent. */
+  readonly body: Uint8Array;
+  /** The Inference-Header-Content-Length it was sent with; undefined for an all-JSON body. */
+  readonly headerLength: number | undefined;
+  /** Rows of the request it answered (batch rows, for statistics). */
+  readonly rows: number;
+}
+
+/** What identifies a request by its bytes: the model file that answers it and the message as received. */
+export interface EncodedKeyRequest {
+  readonly model: string;
+  readonly version: string;
+  /** Identifies the loaded configuration and file (a reloaded version must not match its old entries). */
+  readonly stamp: string;
+  /** The Inference-Header-Content-Length the request came with; undefined for an all-JSON body. */
+  readonly headerLength: number | undefined;
+  readonly body: Uint8Array;
+}
+
+/** Keys of encoded responses are hashed under their own seed, a space apart from the outputs' keys. */
+const ENCODED_SEED_SUFFIX = '/encoded';
+
 /** How a request was answered. */
 export type CacheOutcome = 'hit' | 'miss' | 'shared';
 
@@ -50,8 +80,10 @@ export interface CacheResult {
 }
 
 export interface ResponseCacheStats {
-  /** Requests answered from the cache (either tier). */
+  /** Requests answered from the cache (either tier, outputs or encoded responses). */
   hits: number;
+  /** Of the hits, those answered with the stored response of a byte-identical request (getEncoded), unparsed. */
+  encodedHits: number;
   /** Requests that ran the computation. */
   misses: number;
   /** Requests that joined an identical request in flight (single flight). */
@@ -83,6 +115,12 @@ export interface ResponseCache {
   key(request: CacheKeyRequest): bigint;
   /** The cached outputs for `key`, or those of `compute()`, run at most once at a time per key. */
   run(key: bigint, compute: () => Promise<Outputs>): Promise<CacheResult>;
+  /** The key of a request's bytes as received, for getEncoded()/setEncoded(). */
+  encodedKey(request: EncodedKeyRequest): bigint;
+  /** The response stored for a byte-identical request (a hit, counted), or undefined (not counted: run() counts the miss). */
+  getEncoded(key: bigint): EncodedResponse | undefined;
+  /** Stores a response as sent, in the in-process tier only. */
+  setEncoded(key: bigint, response: EncodedResponse): void;
   stats(): ResponseCacheStats;
   /** Drops every local entry (e.g. when a model version is unloaded); Redis entries expire by TTL. */
   clear(): void;
@@ -90,18 +128,26 @@ export interface ResponseCache {
   close(): void;
 }
 
+class StoredResponse {
+  constructor(readonly response: EncodedResponse) {}
+}
+
 class TieredResponseCache implements ResponseCache {
   readonly #seed: string;
-  readonly #lru: LruCache<bigint, Outputs>;
+  readonly #encodedSeed: string;
+  // Outputs are plain objects; encoded responses are told apart by their class.
+  readonly #lru: LruCache<bigint, Outputs | StoredResponse>;
   readonly #redis: RedisCache | undefined;
   readonly #flights = new SingleFlight<bigint, CacheResult>();
   #hits = 0;
   #misses = 0;
   #shared = 0;
   #redisHits = 0;
+  #encodedHits = 0;
 
   constructor(options: ResponseCacheOptions) {
     this.#seed = options.keySeed ?? DEFAULT_KEY_SEED;
+    this.#encodedSeed = this.#seed + ENCODED_SEED_SUFFIX;
     this.#lru = new LruCache({ maxBytes: options.maxBytes, ttlMs: options.ttlMs });
     this.#redis = options.redis ? new RedisCache({ ...options.redis, ttlMs: options.ttlMs }) : undefined;
   }
@@ -114,7 +160,7 @@ class TieredResponseCache implements ResponseCache {
     if (typeof key !== 'bigint') return Promise.reject(invalidType('a bigint key from key()', 'cache run() key', key));
     if (typeof compute !== 'function') return Promise.reject(invalidType('a function', 'cache run() compute', compute));
     const local = this.#lru.get(key);
-    if (local !== undefined) {
+    if (local !== undefined && !(local instanceof StoredResponse)) {
       this.#hits++;
       return Promise.resolve({ outputs: local, cached: 'hit' });
     }
@@ -127,6 +173,26 @@ class TieredResponseCache implements ResponseCache {
       // callers that joined it run again, one of them computing for the rest.
       (err: unknown) => ((err as { code?: unknown } | null)?.code === 'ERR_REQUEST_ABORTED' ? this.run(key, compute) : Promise.reject(err)),
     );
+  }
+
+  encodedKey(request: EncodedKeyRequest): bigint {
+    if (!isObject(request) || !(request.body instanceof Uint8Array)) throw invalidType('{ model, version, stamp, headerLength, body: Uint8Array }', 'encodedKey()', request);
+    const { model, version, stamp, headerLength } = request;
+    if (!isString(model) || !isString(version) || !isString(stamp)) throw invalidType('strings', 'encodedKey() model, version and stamp', request);
+    const header = `${model.length}:${model}${version.length}:${version}${stamp.length}:${stamp}|${headerLength ?? 'json'}`;
+    return native.hashParts(this.#encodedSeed, header, request.body);
+  }
+
+  getEncoded(key: bigint): EncodedResponse | undefined {
+    const found = this.#lru.get(key);
+    if (!(found instanceof StoredResponse)) return undefined;
+    this.#hits++;
+    this.#encodedHits++;
+    return found.response;
+  }
+
+  setEncoded(key: bigint, response: EncodedResponse): void {
+    this.#lru.set(key, new StoredResponse(response), ENTRY_OVERHEAD_BYTES + response.body.byteLength);
   }
 
   async #fill(key: bigint, compute: () => Promise<Outputs>): Promise<CacheResult> {
@@ -152,6 +218,7 @@ class TieredResponseCache implements ResponseCache {
     const r = this.#redis?.stats();
     return {
       hits: this.#hits,
+      encodedHits: this.#encodedHits,
       misses: this.#misses,
       shared: this.#shared,
       evictions: l.evictions,

@@ -11,6 +11,7 @@ type NumericField = { [K in keyof ResponseCacheStats]: ResponseCacheStats[K] ext
 
 const LOCAL: ReadonlyArray<readonly [string, NumericField, MetricType, string]> = [
   ['ortex_cache_hits_total', 'hits', 'counter', 'Requests answered from the response cache (either tier)'],
+  ['ortex_cache_encoded_hits_total', 'encodedHits', 'counter', 'Of the cache hits, those answered with the response sent to a byte-identical earlier request, without parsing'],
   ['ortex_cache_misses_total', 'misses', 'counter', 'Requests the response cache computed (cache-enabled models only)'],
   ['ortex_cache_shared_total', 'shared', 'counter', 'Requests that joined an identical request in flight (single flight) instead of running'],
   ['ortex_cache_evictions_total', 'evictions', 'counter', 'Entries dropped from the in-process tier to stay within its size'],

@@ -8,19 +8,30 @@
  * the outputs asked for. What is cached is the model's output tensors, not the encoded
  * response, so a JSON client and a binary client asking the same thing share an entry.
  *
+ * In front of it, runInfer() consults the encoded responses (EncodedResponses below): a request
+ * whose bytes equal those of an earlier one to the same model file is answered with the bytes
+ * sent then, before it is parsed. Clients that repeat a request send the same bytes, and on a
+ * model as cheap as a small MLP, parsing the body and encoding the answer are most of a
+ * request's cost. A request that differs in any byte (whitespace, key order, an `id`) misses
+ * there and meets the outputs' cache as before.
+ *
  * A version reloaded from changed files (poll mode) empties the in-process tier on its first
- * request, so no answer of the old file is served from it. Redis entries of the old file
+ * request, so no answer of the old file is served from it; encoded responses are keyed by the
+ * servable's stamp as well, since they are consulted before that first request is seen. Redis entries of the old file
  * live on until their TTL: replicas sharing a Redis must treat a version number as naming one
  * model file, as Triton does.
  *
  * Threading: the event loop only.
  */
 
+import { Buffer } from 'node:buffer';
 import { type ResponseCache, createResponseCache } from '../cache/index.js';
 import type { Servable } from '../repository/servable.js';
 import { invalidType, isObject } from '../validate.js';
 import type { InferMiddleware } from './infer-pipeline.js';
 import type { Logger } from './logger.js';
+import type { EncodedMessage } from './oip-types.js';
+import type { RequestRecord } from './request-record.js';
 
 export interface ServerCacheOptions {
   /** Bytes the in-process tier may hold (approximate); 0: none (single flight and Redis still apply). */
@@ -36,10 +47,27 @@ export interface ServerCacheOptions {
   };
 }
 
+/**
+ * Responses as sent, for byte-identical requests (runInfer() consults them before parsing).
+ * Threading: the event loop only.
+ */
+export interface EncodedResponses {
+  /** The key of a request to `servable`, or undefined when its model does not cache. */
+  key(servable: Servable, body: Uint8Array, headerLength: number | undefined): bigint | undefined;
+  /**
+   * The stored response for `key`, resolved at the end of this event-loop turn, with the
+   * record filled as for a cache hit; undefined when there is none.
+   */
+  answer(key: bigint, record: RequestRecord): Promise<EncodedMessage> | undefined;
+  /** Keeps a response sent to the request of `key`, which carried `rows` batch rows. */
+  store(key: bigint, message: EncodedMessage, rows: number): void;
+}
+
 /** A cache and the middleware that consults it. */
 export interface ServerCache {
   readonly cache: ResponseCache;
   readonly middleware: InferMiddleware;
+  readonly encoded: EncodedResponses;
   /** Whether it has a Redis tier. */
   readonly redis: boolean;
 }
@@ -62,6 +90,49 @@ function redisErrorLog(logger: Logger): (err: Error) => void {
   };
 }
 
+/** Resolves with `value` at the end of the current event-loop turn. */
+type EndOfTurn = <T>(value: T) => Promise<T>;
+
+/**
+ * Hits are answered together at the end of the event-loop turn (setImmediate), not one by
+ * one as each request is parsed: writing each answer at once makes every client send its
+ * next request at once, so each turn of the loop handles a request or two and the server
+ * spends itself on wake-ups and small reads. Measured on one pinned core, ctr_mlp, 64
+ * connections, all hits: ~21,000 req/s answered at once, ~34,000 answered per turn.
+ */
+function endOfTurn(): EndOfTurn {
+  const due: Array<() => void> = [];
+  const answerAll = () => {
+    for (const answer of due.splice(0)) answer();
+  };
+  return (value) =>
+    new Promise((resolve) => {
+      if (due.push(() => resolve(value)) === 1) setImmediate(answerAll);
+    });
+}
+
+/** The encoded responses of `cache` (see EncodedResponses). */
+export function encodedResponses(cache: ResponseCache, atEndOfTurn: EndOfTurn = endOfTurn()): EncodedResponses {
+  return {
+    key: (s, body, headerLength) =>
+      s.config.responseCache.enable ? cache.encodedKey({ model: s.name, version: s.versionText, stamp: s.stamp, headerLength, body }) : undefined,
+    answer: (key, record) => {
+      const found = cache.getEncoded(key);
+      if (found === undefined) return undefined;
+      record.cache = 'hit';
+      record.rows = found.rows;
+      record.inputMs = record.inferEndMs = record.outputMs = performance.now();
+      const message: EncodedMessage = found.headerLength === undefined ? { body: found.body } : { body: found.body, headerLength: found.headerLength };
+      return atEndOfTurn(message);
+    },
+    store: (key, message, rows) => {
+      // Kept as bytes: a JSON answer would otherwise be encoded to UTF-8 again on every hit.
+      const body = typeof message.body === 'string' ? Buffer.from(message.body, 'utf8') : message.body;
+      cache.setEncoded(key, { body, headerLength: message.headerLength, rows });
+    },
+  };
+}
+
 /**
  * The middleware over `cache`. Sets RequestRecord#cache to 'hit', 'shared' or 'miss' for the
  * requests it answers; leaves it undefined for models without the cache.
@@ -70,20 +141,7 @@ function redisErrorLog(logger: Logger): (err: Error) => void {
  * const cache = createResponseCache({ maxBytes: 64 << 20, ttlMs: 0 });
  * createServer({ repository, middleware: [cacheMiddleware(cache)] });
  */
-export function cacheMiddleware(cache: ResponseCache): InferMiddleware {
-  // Hits are answered together at the end of the event-loop turn (setImmediate), not one by
-  // one as each request is parsed: writing each answer at once makes every client send its
-  // next request at once, so each turn of the loop handles a request or two and the server
-  // spends itself on wake-ups and small reads. Measured on one pinned core, ctr_mlp, 64
-  // connections, all hits: ~21,000 req/s answered at once, ~34,000 answered per turn.
-  const dueHits: Array<() => void> = [];
-  const answerHits = () => {
-    for (const answer of dueHits.splice(0)) answer();
-  };
-  const atEndOfTurn = <T>(value: T): Promise<T> =>
-    new Promise((resolve) => {
-      if (dueHits.push(() => resolve(value)) === 1) setImmediate(answerHits);
-    });
+export function cacheMiddleware(cache: ResponseCache, atEndOfTurn: EndOfTurn = endOfTurn()): InferMiddleware {
   const seen = new WeakSet<Servable>();
   const current = new Map<string, Servable>();
   const firstSight = (s: Servable): void => {
@@ -124,5 +182,6 @@ export function createServerCache(options: ServerCacheOptions, logger: Logger): 
     ttlMs: options.ttlMs ?? 0,
     ...(redis !== undefined && { redis: { ...redis, onError: redisErrorLog(logger) } }),
   });
-  return { cache, middleware: cacheMiddleware(cache), redis: redis !== undefined };
+  const atEndOfTurn = endOfTurn();
+  return { cache, middleware: cacheMiddleware(cache, atEndOfTurn), encoded: encodedResponses(cache, atEndOfTurn), redis: redis !== undefined };
 }

@@ -12,6 +12,7 @@ import type { InferOptions } from '../model.js';
 import type { ModelRepository } from '../repository/repository.js';
 import type { Servable } from '../repository/servable.js';
 import type { Tensor } from '../tensor.js';
+import type { EncodedResponses } from './cache-middleware.js';
 import { prepareInfer } from './infer-request.js';
 import { encodeInferResult } from './infer-response.js';
 import { type PendingBytes, type PendingTicket, checkBatchBytes } from './limits.js';
@@ -63,6 +64,8 @@ export interface InferPipeline {
   readonly limits: OipLimits;
   /** Server-wide admission (limits.ts): pending bytes and the batch-bytes bound. Absent: none. */
   readonly admission?: { readonly pending: PendingBytes; readonly maxBatchBytes: number };
+  /** Responses as sent, answering byte-identical requests before they are parsed (cache-middleware.ts). Absent: none. */
+  readonly encoded?: EncodedResponses;
 }
 
 /**
@@ -91,17 +94,26 @@ export function runInfer(
     return Promise.reject(err);
   }
   record.servable = servable;
+  record.binaryIn = headerLength !== undefined;
   let ticket: PendingTicket | undefined;
   const done = (): void => {
     ticket?.release();
     servable.release();
   };
   try {
+    const encoded = pipeline.encoded;
+    const encodedKey = encoded?.key(servable, body, headerLength);
+    if (encodedKey !== undefined) {
+      const stored = encoded!.answer(encodedKey, record);
+      if (stored !== undefined) {
+        done();
+        return stored;
+      }
+    }
     // Admitted before parsing: parsing is what allocates (JSON values, copies of misaligned sections).
     const admission = pipeline.admission;
     if (admission) ticket = admission.pending.admit(body.byteLength);
     const request = parseInferRequest(body, headerLength, pipeline.limits);
-    record.binaryIn = headerLength !== undefined;
     const prepared = prepareInfer(servable, request);
     record.rows = prepared.rows;
     if (admission) ticket!.grow(checkBatchBytes(servable, prepared.feeds, prepared.rows, body, admission.maxBatchBytes));
@@ -113,9 +125,10 @@ export function runInfer(
       (outputs) => {
         try {
           record.inferEndMs = performance.now();
-          const encoded = encodeInferResult(servable.name, servable.versionText, request.id, prepared.outputs, prepared.binary, outputs);
+          const message = encodeInferResult(servable.name, servable.versionText, request.id, prepared.outputs, prepared.binary, outputs);
+          if (encodedKey !== undefined) encoded!.store(encodedKey, message, prepared.rows);
           record.outputMs = performance.now();
-          return encoded;
+          return message;
         } finally {
           done();
         }
