@@ -62,7 +62,15 @@ std::string EmptySequenceModel(int elem_type) {
 }
 
 std::mutex g_mu;
-std::map<int, OrtSession*> g_sessions;  // by element type; never released (see header)
+
+// By element type; never released (see header). Held through a pointer that is never
+// deleted, so no exit-time destructor runs: a destroyed map would drop the only reference
+// to the sessions (LeakSanitizer reports them then) and could still be reached from a run
+// on a worker thread while the process exits.
+std::map<int, OrtSession*>& Sessions() {
+  static auto* sessions = new std::map<int, OrtSession*>;
+  return *sessions;
+}
 
 }  // namespace
 
@@ -70,8 +78,8 @@ Status MakeEmptySequence(int elem_type, OrtValue** out) {
   OrtSession* session = nullptr;
   {
     std::lock_guard<std::mutex> lock(g_mu);
-    auto it = g_sessions.find(elem_type);
-    if (it != g_sessions.end()) {
+    auto it = Sessions().find(elem_type);
+    if (it != Sessions().end()) {
       session = it->second;
     } else {
       const std::string model = EmptySequenceModel(elem_type);
@@ -81,7 +89,7 @@ Status MakeEmptySequence(int elem_type, OrtValue** out) {
       if (!s) s = g_ort->CreateSessionFromArray(Env(), model.data(), model.size(), so, &session);
       if (so) g_ort->ReleaseSessionOptions(so);
       if (s) return Status::FromOrt(s);
-      g_sessions[elem_type] = session;
+      Sessions()[elem_type] = session;
     }
   }
   const char* output_name = "s";

@@ -40,20 +40,27 @@ IoBinding::~IoBinding() {
 
 void IoBinding::CheckAttached(Napi::Env env) const {
   // A bound buffer that was transferred (ArrayBuffer.prototype.transfer, postMessage) is
-  // freed memory to ORT: refuse the run rather than let it read or write there.
+  // freed memory to ORT, and the pages a resizable ArrayBuffer gave up by shrinking are
+  // unmapped: refuse the run rather than let it read or write there.
   for (const std::vector<Slot>* slots : {&inputs_, &outputs_}) {
     for (const Slot& s : *slots) {
-      if (s.keep_alive.IsEmpty()) continue;
-      napi_value data = s.keep_alive.Value();
-      napi_value ab = data;
-      bool is_ta = false, detached = false;
-      napi_is_typedarray(env, data, &is_ta);
-      if (is_ta) napi_get_typedarray_info(env, data, nullptr, nullptr, nullptr, &ab, nullptr);
-      napi_is_detached_arraybuffer(env, ab, &detached);
-      if (detached)
-        ORTEX_THROW(env, "ERR_INPUT_DETACHED", "A tensor bound to this binding was detached (transferred); bind it again");
+      if (s.keep_alive.IsEmpty() || s.bytes == 0) continue;
+      const ByteView now = ReadBytes(env, s.keep_alive.Value());
+      if (now.data != s.data || now.bytes < s.bytes)
+        ORTEX_THROW(env, "ERR_INPUT_DETACHED",
+                    "A tensor bound to this binding was detached (transferred) or its buffer resized smaller (" +
+                        std::to_string(now.bytes) + " of " + std::to_string(s.bytes) + " bytes left); bind it again");
     }
   }
+}
+
+void IoBinding::Hold(Napi::Env env, Slot& slot, Napi::Value encoded) {
+  Napi::Value data = encoded.As<Napi::Array>().Get(1u);
+  slot.keep_alive = Napi::Reference<Napi::Value>::New(data, 1);
+  // Strings (a JS array) were copied into the OrtValue: nothing of the caller's is borrowed.
+  const ByteView view = data.IsArray() ? ByteView{} : ReadBytes(env, data);
+  slot.data = view.data;
+  slot.bytes = view.bytes;
 }
 
 void IoBinding::CheckIdle(Napi::Env env) const {
@@ -98,7 +105,7 @@ Napi::Value IoBinding::JS_bindInput(const Napi::CallbackInfo& info) {
   ORT_THROW_ON_ERROR(env, g_ort->BindInput(binding_, session_->input_names()[k], v.get()));
   Slot& slot = inputs_[k];
   slot.value = std::move(v);
-  slot.keep_alive = Napi::Reference<Napi::Value>::New(info[1].As<Napi::Array>().Get(1u), 1);
+  Hold(env, slot, info[1]);
   return env.Undefined();
 }
 
@@ -120,7 +127,7 @@ Napi::Value IoBinding::JS_bindOutput(const Napi::CallbackInfo& info) {
   ValuePtr v = ValueFromJs(env, info[1], InputMemory::kBorrow, nullptr);
   ORT_THROW_ON_ERROR(env, g_ort->BindOutput(binding_, name, v.get()));
   slot.value = std::move(v);
-  slot.keep_alive = Napi::Reference<Napi::Value>::New(info[1].As<Napi::Array>().Get(1u), 1);
+  Hold(env, slot, info[1]);
   slot.preallocated = true;
   return env.Undefined();
 }

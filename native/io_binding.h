@@ -5,7 +5,10 @@
 // host<->device copies are asynchronous) or from the CPU allocator otherwise.
 //
 // A bound buffer is shared with the running model: writing it while an async run is in
-// flight is the caller's race, by design, as with any zero-copy binding.
+// flight is the caller's race, by design, as with any zero-copy binding. So is detaching it
+// or shrinking its resizable ArrayBuffer during such a run; before each run, though, a
+// buffer that no longer holds the bytes bound is refused (V8 unmaps the pages a resizable
+// buffer gives up, so ORT would fault on them).
 #pragma once
 
 #include <napi.h>
@@ -39,6 +42,10 @@ class IoBinding : public Napi::ObjectWrap<IoBinding> {
     ValuePtr value;
     Napi::Reference<Napi::Value> keep_alive;
     bool preallocated = false;  // outputs: bound to a caller's tensor
+    // The caller's bytes the OrtValue wraps (none for strings, which are copied): checked
+    // again before each run, since the buffer may have been detached or resized since.
+    const char* data = nullptr;
+    size_t bytes = 0;
   };
 
   Napi::Value JS_bindInput(const Napi::CallbackInfo& info);
@@ -52,7 +59,10 @@ class IoBinding : public Napi::ObjectWrap<IoBinding> {
   // ERR_BINDING_BUSY while a run() over this binding is in flight: ORT reads and writes the
   // binding's slots from the worker thread meanwhile.
   void CheckIdle(Napi::Env env) const;
+  // ERR_INPUT_DETACHED when a bound buffer no longer holds the bytes ORT would touch.
   void CheckAttached(Napi::Env env) const;
+  // Binds the JS side of a slot: keeps the data alive and notes the bytes it borrows.
+  static void Hold(Napi::Env env, Slot& slot, Napi::Value encoded);
   OrtAllocator* HostAllocator();
   BorrowedRanges InputRanges() const;
 

@@ -188,10 +188,13 @@ ValuePtr TensorFromParts(Napi::Env env, int type, const int64_t* dims, size_t ra
                     " data for the dims given but received " + std::to_string(view.bytes));
   const auto onnx_type = static_cast<ONNXTensorElementDataType>(type);
   OrtValue* raw = nullptr;
-  if (mode == InputMemory::kBorrow) {
-    // ORT wants non-null data even for empty tensors.
-    static char empty_byte = 0;
-    char* p = view.bytes ? view.data : &empty_byte;
+  if (mode == InputMemory::kBorrow || expected == 0) {
+    // An empty tensor gets zeroed memory of its own, never null nor a single byte: some ORT
+    // kernels read the first element of an input they take for a scalar without checking its
+    // size (SequenceAt's index of shape [0] crashed run(), whose ORT-allocated empty tensor
+    // has no data at all). 64 bytes cover any one element; nothing writes an empty input.
+    alignas(64) static char empty_data[64] = {};
+    char* p = view.bytes ? view.data : empty_data;
     ORT_THROW_ON_ERROR(env, g_ort->CreateTensorWithDataAsOrtValue(CpuMemoryInfo(), p, view.bytes, dims, rank,
                                                                   onnx_type, &raw));
     if (borrowed && view.bytes) borrowed->emplace_back(view.data, view.data + view.bytes);

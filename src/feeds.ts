@@ -87,3 +87,36 @@ export function encodeTensor(slot: Slot, v: unknown): EncodedValue {
   return [slot.dtype!.onnx, v.data as ArrayBufferView, v.dims as number[]];
 }
 
+/** Two input dims the model names alike: [input, dim, first input, first dim] (indices into the slots). */
+export type SharedDim = readonly [number, number, number, number];
+
+/**
+ * The input dims that share a symbolic name with an earlier one. ONNX gives a dim_param the
+ * same value wherever it appears among a graph's inputs (TensorRT checks it too), so a
+ * request whose `input_ids` and `attention_mask` disagree on 'S' is refused here rather than
+ * failing inside a kernel as an ONNX Runtime error (500). Empty for most models.
+ */
+export function sharedDims(slots: readonly Slot[]): SharedDim[] {
+  const first = new Map<string, readonly [number, number]>();
+  const links: SharedDim[] = [];
+  slots.forEach((slot, i) => {
+    slot.shape.forEach((name, d) => {
+      if (typeof name !== 'string' || name === '') return;
+      const at = first.get(name);
+      if (at) links.push([i, d, at[0], at[1]]);
+      else first.set(name, [i, d]);
+    });
+  });
+  return links;
+}
+
+/** @throws OrtexError ERR_INPUT_SHAPE naming both inputs when dims that share a name differ. */
+export function checkSharedDims(slots: readonly Slot[], links: readonly SharedDim[], dimsOf: (input: number) => readonly number[]): void {
+  for (const [i, d, j, e] of links) {
+    const a = dimsOf(i)[d];
+    const b = dimsOf(j)[e];
+    if (a === b) continue;
+    const name = slots[i]!.shape[d] as string;
+    throw new OrtexError('ERR_INPUT_SHAPE', `Expected dim ${d} of input '${slots[i]!.name}' to equal dim ${e} of input '${slots[j]!.name}' (both '${name}' in the model) but received ${a} and ${b}`);
+  }
+}

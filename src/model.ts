@@ -14,7 +14,7 @@
 import { existsSync, statSync } from 'node:fs';
 import type { TensorType } from './dtypes.js';
 import { OrtexError, fromNative, isErrorCode } from './errors.js';
-import { type Slot, type ValueMetadata, checkTensor, toMetadata, toSlot } from './feeds.js';
+import { type SharedDim, type Slot, type ValueMetadata, checkSharedDims, checkTensor, sharedDims, toMetadata, toSlot } from './feeds.js';
 import { type ModelOptions, type NormalizedModelOptions, normalizeModelOptions, resolvePadding } from './model-options.js';
 import { type ModelStats, decodeStats } from './model-stats.js';
 import { type NativeBatchModel, type NativeLoadInfo, native } from './native.js';
@@ -103,6 +103,8 @@ export class Model {
   readonly #owner: boolean;
   readonly #options: Omit<NormalizedModelOptions, 'session'>;
   readonly #inputs: readonly Slot[];
+  /** Input dims named alike, checked to agree (feeds.ts sharedDims). */
+  readonly #shared: readonly SharedDim[];
   readonly #outputTypes: TensorType[] = [];
   readonly #cuts: ReadonlyArray<readonly Cut[]>;
   readonly #padded: ReadonlyArray<readonly number[]>; // per input: padded dim indices
@@ -122,6 +124,7 @@ export class Model {
     const inputs = info.inputs.map(toSlot);
     const outputs = info.outputs.map(toSlot);
     this.#inputs = inputs;
+    this.#shared = sharedDims(inputs);
     for (const o of outputs) this.#outputTypes.push(o.dtype!.name);
     const padded = inputs.map(() => [] as number[]);
     const padding = resolvePadding(options.padding, inputs);
@@ -230,6 +233,7 @@ export class Model {
       p += dims.length;
       this.#data[i] = v.data;
     }
+    if (this.#shared.length > 0) checkSharedDims(inputs, this.#shared, (i) => (feeds[inputs[i]!.name] as Tensor).dims);
     if (given !== inputs.length) {
       for (const name in feeds) {
         if (!inputs.some((s) => s.name === name)) throw new OrtexError('ERR_INPUT_NAME', `Unknown input '${name}'; the model's inputs are: ${this.inputNames.join(', ')}`);

@@ -112,6 +112,11 @@ function findRoot(): string {
 }
 
 function load(): NativeAddon {
+  // ONNX Runtime 1.30 on Linux starts a telemetry uploader (HTTPS to Microsoft's OneCollector)
+  // unless this is set; the OrtApi's DisableTelemetryEvents does not stop it. A server should
+  // not phone home by default, and at exit that thread has been seen reading freed memory
+  // (under ASan). An explicit setting, either way, is left as it is.
+  process.env.ORT_DISABLE_TELEMETRY ??= '1';
   // ORTEX_ADDON points at another build of the addon (e.g. the ASan one in build-asan/).
   const path = process.env.ORTEX_ADDON || join(findRoot(), 'build', 'Release', 'ortex.node');
   try {

@@ -5,6 +5,7 @@
  */
 
 import { type DTypeInfo, type TensorDataMap, type TensorType, dataLength, dtypeByName, inferType } from './dtypes.js';
+import { OrtexRangeError } from './errors.js';
 import { invalidRange, invalidType, isInteger } from './validate.js';
 
 export type TensorData = TensorDataMap[TensorType];
@@ -33,7 +34,12 @@ function fromArray(d: DTypeInfo, values: readonly unknown[]): TensorData {
   if (d.name === 'bool') return Uint8Array.from(values, (v) => (v ? 1 : 0));
   if (d.name === 'int64' || d.name === 'uint64') {
     const Ctor = d.array as BigInt64ArrayConstructor;
-    return Ctor.from(values, (v) => (typeof v === 'bigint' ? v : BigInt(v as number)));
+    return Ctor.from(values, (v, i) => {
+      if (typeof v === 'bigint') return v;
+      // BigInt() would throw a SyntaxError or RangeError without a code for anything else.
+      if (isInteger(v)) return BigInt(v);
+      throw invalidType('bigints or integers', `${d.name} tensor data[${i}]`, v, 'ERR_INPUT_TYPE');
+    });
   }
   const Ctor = d.array as Float32ArrayConstructor;
   return Ctor.from(values as number[]);
@@ -82,7 +88,8 @@ export class Tensor<T extends TensorType = TensorType> {
     const shape = dims === undefined ? [d.bits === 4 ? length * 2 : d.bits === 2 ? length * 4 : length] : checkDims(dims);
     const size = elementCount(shape);
     if (dataLength(d, size) !== length) {
-      throw new RangeError(
+      throw new OrtexRangeError(
+        'ERR_INPUT_DATA_LENGTH',
         `Expected ${dataLength(d, size)} elements of ${type} data for dims [${shape.join(',')}] but received ${length}`,
       );
     }

@@ -13,8 +13,18 @@ export const inRange = (v: number, min: number, max: number): boolean => v >= mi
 /** A short, safe description of what arrived, for error messages. */
 export function describe(v: unknown): string {
   if (v === null) return 'null';
+  if (v === undefined) return 'undefined';
   if (Array.isArray(v)) return `array of length ${v.length}`;
-  if (ArrayBuffer.isView(v)) return `${v.constructor.name} of length ${(v as unknown as { length?: number }).length ?? v.byteLength}`;
+  if (ArrayBuffer.isView(v)) {
+    const length = (v as unknown as { length?: number }).length;
+    if (length !== undefined) return `${v.constructor.name} of length ${length}`;
+    // A DataView over a detached buffer throws on byteLength: the message must not.
+    try {
+      return `${v.constructor.name} of length ${v.byteLength}`;
+    } catch {
+      return `${v.constructor.name} over a detached buffer`;
+    }
+  }
   if (typeof v === 'string') return `string "${v.length > 40 ? v.slice(0, 40) + '…' : v}"`;
   if (typeof v === 'object') return v.constructor?.name && v.constructor !== Object ? `${v.constructor.name} object` : 'object';
   return `${typeof v} ${String(v)}`;

@@ -77,4 +77,29 @@ describe('IoBinding over a buffer that was transferred away', () => {
     expect((io.runSync().y as Tensor).dims).toEqual([1, 1]);
     await s.release();
   });
+
+  // V8 unmaps the pages a resizable ArrayBuffer gives up: ORT reading a bound input or writing
+  // a bound output there crashed the process with SIGSEGV (found by test/native-fuzz.test.ts).
+  it('refuses to run with ERR_INPUT_DETACHED when a bound resizable buffer shrank, and runs once it is large enough again', async () => {
+    type Resizable = ArrayBuffer & { resize(n: number): void };
+    const Resizable = ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => Resizable;
+    const MiB = 1 << 20;
+    const s = await InferenceSession.create(model('identity_float32'));
+    const io = s.createIoBinding();
+    const xBuffer = new Resizable(MiB, { maxByteLength: 2 * MiB });
+    io.bindInput('x', new Tensor('float32', new Float32Array(xBuffer, 0, MiB / 4).fill(3), [512, 512]));
+    const yBuffer = new Resizable(MiB, { maxByteLength: 2 * MiB });
+    const y = new Tensor('float32', new Float32Array(yBuffer), [512, 512]); // length-tracking
+    io.bindOutput('y', y);
+    io.runSync();
+    expect(y.data[MiB / 4 - 1]).toBe(3);
+    xBuffer.resize(0);
+    expect(() => io.runSync()).toThrow(expect.objectContaining({ code: 'ERR_INPUT_DETACHED', message: expect.stringMatching(/resized smaller \(0 of 1048576 bytes left\)/) }));
+    await expect(io.run()).rejects.toMatchObject({ code: 'ERR_INPUT_DETACHED' });
+    xBuffer.resize(2 * MiB); // grown in place: the bound bytes are there again
+    io.runSync();
+    yBuffer.resize(MiB - 4);
+    expect(() => io.runSync()).toThrow(expect.objectContaining({ code: 'ERR_INPUT_DETACHED' }));
+    await s.release();
+  });
 });

@@ -333,10 +333,10 @@ describe('errors', () => {
     });
   }
 
-  it('answers a body over the limit with 413 from its Content-Length, without reading it, and closes the connection', async () => {
+  it('answers a body over the limit with 413 from its Content-Length, keeping none of it, and closes the connection', async () => {
     const reply = await rawRequest(
       { port: server.port, method: 'POST', path: '/v2/models/ctr/infer', headers: { 'content-length': String(MAX_BODY + 1) } },
-      (req) => req.write(Buffer.alloc(1024)), // the rest never comes: the answer must not wait for it
+      (req) => req.write(Buffer.alloc(1024)), // the rest never comes: answered once the client has paused (DRAIN_IDLE_MS)
     );
     expect(reply.status).toBe(413);
     expect(reply.headers.connection).toBe('close');
@@ -344,8 +344,8 @@ describe('errors', () => {
     await expectServing();
   });
 
-  it('answers a chunked body that grows past the limit with 413 as soon as it does', async () => {
-    // One byte past the limit, and the body left open: the answer must not wait for its end.
+  it('answers a chunked body that grows past the limit with 413 once the client pauses', async () => {
+    // One byte past the limit, and the body left open: the answer must not wait for its end (only for a pause).
     const reply = await rawRequest({ port: server.port, method: 'POST', path: '/v2/models/ctr/infer', headers: { 'transfer-encoding': 'chunked' } }, (req) => {
       const chunk = Buffer.alloc(1024 * 1024);
       for (let sent = 0; sent < MAX_BODY; sent += chunk.byteLength) req.write(chunk);

@@ -245,6 +245,7 @@ describe('ortex serve flags', () => {
       /--max-batch-bytes N .*default 1073741824/,
       /--max-pending-bytes N .*default 2147483648/,
       /--max-connections N .*default 4096/,
+      /--send-timeout-ms N .*default 10000/,
       /--ws-max-in-flight N .*default 1024/,
       /--control-token T/, /--tls-cert FILE/, /--tls-key FILE/, /--tls-passphrase P/, /--cors-origin ORIGIN/,
     ]) expect(help.stdout).toMatch(line);

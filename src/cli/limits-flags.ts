@@ -1,7 +1,7 @@
 /**
  * `ortex serve` flags of the admission limits (src/server/limits.ts; defaults there and in
- * the README): request elements, batch bytes, pending bytes, connections, and WebSocket
- * requests in flight per connection.
+ * the README): request elements, batch bytes, pending bytes, connections, the send timeout of
+ * large responses, and WebSocket requests in flight per connection.
  */
 
 import { DEFAULT_LIMITS, type LimitOptions } from '../server/limits.js';
@@ -13,6 +13,7 @@ const FLAGS: ReadonlyArray<readonly [string, keyof LimitOptions]> = [
   ['max-batch-bytes', 'maxBatchBytes'],
   ['max-pending-bytes', 'maxPendingBytes'],
   ['max-connections', 'maxConnections'],
+  ['send-timeout-ms', 'sendTimeoutMs'],
 ];
 
 SERVE_EXTENSIONS.push({
@@ -21,6 +22,7 @@ SERVE_EXTENSIONS.push({
     'max-batch-bytes': { type: 'string' },
     'max-pending-bytes': { type: 'string' },
     'max-connections': { type: 'string' },
+    'send-timeout-ms': { type: 'string' },
     'ws-max-in-flight': { type: 'string' },
   },
   help: [
@@ -28,6 +30,7 @@ SERVE_EXTENSIONS.push({
     `  --max-batch-bytes N         input bytes of one batch a request may join (default ${DEFAULT_LIMITS.maxBatchBytes}); more: 413`,
     `  --max-pending-bytes N       bytes of requests admitted and not yet answered (default ${DEFAULT_LIMITS.maxPendingBytes}); more: 503`,
     `  --max-connections N         HTTP requests in progress + WebSocket connections (default ${DEFAULT_LIMITS.maxConnections}); more: 503`,
+    `  --send-timeout-ms N         close a connection whose client reads a large response at under 16 KiB per N ms (default ${DEFAULT_LIMITS.sendTimeoutMs})`,
     '  --ws-max-in-flight N        unanswered requests per WebSocket connection (default 1024); more: 429',
   ],
   configure(values, options) {

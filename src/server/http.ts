@@ -9,7 +9,8 @@
  * - the body is read from `onData` chunks with a byte limit (http-body.ts);
  * - every write is corked (status, headers and body leave in one syscall);
  * - large bodies go out with tryEnd and continue in onWritable from the offset the socket
- *   reached, so a slow reader never makes uWS buffer a second copy of a response;
+ *   reached, so a slow reader never makes uWS buffer a second copy of a response; one that
+ *   stops reading is cut off after sendTimeoutMs without progress (limits.ts);
  * - an error from the handler, thrown or rejected, is answered through the one error
  *   mapper (http-status.ts).
  *
@@ -21,7 +22,7 @@ import type { OrtexError } from '../errors.js';
 import { type CorsPolicy, corsHeaders } from './cors.js';
 import { type BodyCallback, readBody } from './http-body.js';
 import { errorHeaders, errorReply, statusLine } from './http-status.js';
-import { tooManyConnections } from './limits.js';
+import { SEND_PROGRESS_BYTES, tooManyConnections } from './limits.js';
 import type { Logger } from './logger.js';
 import type { HttpRequest, HttpResponse } from './uws.js';
 
@@ -46,6 +47,8 @@ export class HttpContext {
   maxConnections = Infinity;
   /** Open WebSocket connections (ws.ts keeps it). */
   streams = 0;
+  /** A streamed response that makes less than SEND_PROGRESS_BYTES of progress in this long is abandoned (limits.ts). */
+  sendTimeoutMs = 10_000;
   /** Headers written on every response (ServerOptions.responseHeaders), as [name, value] pairs. */
   responseHeaders: ReadonlyArray<readonly [string, string]> = [];
   #idle: Array<() => void> = [];
@@ -108,6 +111,8 @@ export class HttpExchange {
   #bodyPromise: Promise<Buffer> | undefined;
   #onAbort: Array<() => void> | undefined;
   #onEnd: Array<(ex: HttpExchange) => void> | undefined;
+  /** Watches a streamed response's progress (#stream). */
+  #sendTimer: NodeJS.Timeout | undefined;
   /** CORS headers for every answer, when the request's origin is allowed. */
   readonly #cors: Array<[string, string]> | undefined;
 
@@ -260,11 +265,25 @@ export class HttpExchange {
       if (finished) this.#finish();
       return ok;
     });
+    // uWS has no timeout for a response its client does not read: without this, each such
+    // client would hold its response (and a connection slot) for as long as it likes.
+    let reached = res.getWriteOffset();
+    this.#sendTimer = setInterval(() => {
+      if (this.#ended) return;
+      const offset = res.getWriteOffset();
+      if (offset - reached < Math.min(SEND_PROGRESS_BYTES, start + total - reached)) {
+        this.#ctx.logger.debug({ url: this.url, sent: offset - start, total, sendTimeoutMs: this.#ctx.sendTimeoutMs }, 'closing a connection that stopped reading its response');
+        res.close(); // runs onAborted, which ends the exchange
+        return;
+      }
+      reached = offset;
+    }, this.#ctx.sendTimeoutMs);
   }
 
   #finish(): void {
     if (this.#ended) return;
     this.#ended = true;
+    if (this.#sendTimer) clearInterval(this.#sendTimer);
     this.#ctx.ended();
     const listeners = this.#onEnd;
     this.#onEnd = undefined;

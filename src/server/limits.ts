@@ -10,6 +10,7 @@
  *   maxBatchBytes         413 ERR_REQUEST_TOO_LARGE       after parsing, before queueing (see below)
  *   maxPendingBytes       503 ERR_SERVER_OVERLOADED       before parsing, and again with the decoded inputs
  *   maxConnections        503 ERR_SERVER_OVERLOADED       when a request or a WebSocket upgrade arrives
+ *   sendTimeoutMs         connection closed               while a large response is written (http.ts)
  *
  * maxBatchBytes bounds the input bytes of any batch the dynamic batcher can form. The
  * native batcher gathers rows by count (max_batch_size), not bytes, and batches requests
@@ -24,6 +25,13 @@
  * tensors where those are copies rather than views over the body (JSON data). Past the
  * bound new requests are refused with 503 and Retry-After instead of the process running
  * out of memory; one request is always admitted when nothing is pending.
+ *
+ * sendTimeoutMs bounds what a client that stops reading can hold: a response streamed to it
+ * (over 64 KiB; smaller ones uWS buffers whole and drops with the idle connection after 10 s)
+ * that makes less than SEND_PROGRESS_BYTES of progress in a window of sendTimeoutMs is
+ * abandoned and its connection closed, freeing the response and the connection slot. It is
+ * the response side of uWS's own rule for requests (a request's headers or body arriving at
+ * less than 16 KiB per 10 s closes its connection), as nginx's send_timeout is.
  *
  * Threading: the event loop only.
  */
@@ -42,13 +50,19 @@ export interface LimitOptions {
   maxPendingBytes?: number;
   /** HTTP requests in progress plus open WebSocket connections. Default 4096. */
   maxConnections?: number;
+  /** A large response read at less than 16 KiB per this many ms is abandoned and its connection closed. Default 10000. */
+  sendTimeoutMs?: number;
 }
+
+/** The progress a streamed response must make in each window of sendTimeoutMs (or the rest of it). */
+export const SEND_PROGRESS_BYTES = 16 * 1024;
 
 export const DEFAULT_LIMITS: Readonly<Required<LimitOptions>> = {
   maxRequestElements: 64 * 1024 * 1024,
   maxBatchBytes: 1024 * 1024 * 1024,
   maxPendingBytes: 2 * 1024 * 1024 * 1024,
   maxConnections: 4096,
+  sendTimeoutMs: 10_000,
 };
 
 /** The flag that sets each limit, named in refusals so that the operator knows what to raise. */
@@ -57,6 +71,7 @@ const FLAG: Record<keyof LimitOptions, string> = {
   maxBatchBytes: '--max-batch-bytes',
   maxPendingBytes: '--max-pending-bytes',
   maxConnections: '--max-connections',
+  sendTimeoutMs: '--send-timeout-ms',
 };
 
 /** Fills in the defaults. @throws OrtexError ERR_OPTION_INVALID for a limit that is not a positive safe integer. */

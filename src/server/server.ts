@@ -16,6 +16,7 @@
 
 import type { ResponseCache } from '../cache/index.js';
 import { OrtexError, isErrorCode } from '../errors.js';
+import { registerAdmissionMetrics } from '../metrics/admission-metrics.js';
 import { type MetricsOptions, type ServerMetrics, checkMetricsOptions, createServerMetrics } from '../metrics/server-metrics.js';
 import { packageVersion } from '../package-info.js';
 import { type ModelControlMode, ModelRepository } from '../repository/repository.js';
@@ -85,7 +86,9 @@ export interface ServerOptions {
   /**
    * A response cache for the models whose configuration enables it (`response_cache.enable`),
    * e.g. `{ maxBytes: 256 << 20, ttlMs: 60_000, redis: { url: 'redis://127.0.0.1:6379' } }`.
-   * Absent: no cache. It runs inside the `middleware` layers, next to the model.
+   * Absent: no cache. It runs inside the `middleware` layers, next to the model. A request
+   * whose bytes equal an earlier one's is answered with the bytes sent then, before parsing,
+   * unless `middleware` is given (which then sees every request).
    */
   cache?: ServerCacheOptions;
   /** Prometheus metrics at GET /metrics (default true); `{ port }` serves them on a port of their own too. */
@@ -94,7 +97,7 @@ export interface ServerOptions {
   websocket?: boolean | WebSocketOptions;
   /**
    * Admission limits (limits.ts): `maxRequestElements` (default 64 Mi), `maxBatchBytes`
-   * (1 GiB), `maxPendingBytes` (2 GiB), `maxConnections` (4096).
+   * (1 GiB), `maxPendingBytes` (2 GiB), `maxConnections` (4096), `sendTimeoutMs` (10000).
    */
   limits?: LimitOptions;
   /**
@@ -214,11 +217,15 @@ export function createServer(options: ServerOptions): OrtexServer {
   const middleware = cache ? [...(options.middleware ?? []), cache.middleware] : options.middleware ?? [];
   http.cors = cors;
   http.maxConnections = limits.maxConnections;
+  http.sendTimeoutMs = limits.sendTimeoutMs;
   const pipeline: InferPipeline = {
     repository,
     handler: composeInfer(middleware),
     limits: { maxBodyBytes, maxElements: limits.maxRequestElements, maxElementsHint: 'send fewer or smaller tensors, or raise --max-request-elements' },
     admission: { pending: new PendingBytes(limits.maxPendingBytes), maxBatchBytes: limits.maxBatchBytes },
+    // Answering before the middleware would hide those requests from it: with middleware of the
+    // user's own, every request goes through it and only the outputs' cache applies.
+    ...(cache && (options.middleware ?? []).length === 0 && { encoded: cache.encoded }),
   };
   const userObservers = options.onRequest === undefined ? [] : Array.isArray(options.onRequest) ? options.onRequest : [options.onRequest as RequestObserver];
   const observe = (record: RequestRecord): void => {
@@ -252,7 +259,10 @@ export function createServer(options: ServerOptions): OrtexServer {
     http, repository, pipeline, observe, notReady, cancelOnDisconnect: options.cancelOnDisconnect ?? false, controlAuth: auth,
     metadata: { name: 'ortex', version: packageVersion(), extensions: [...EXTENSIONS, ...(options.extensions ?? [])] },
   });
-  if (metrics) registerMetricsRoute(app, http, metrics);
+  if (metrics) {
+    registerMetricsRoute(app, http, metrics);
+    registerAdmissionMetrics(metrics.registry, { pending: pipeline.admission!.pending, connections: http });
+  }
   const websocket = options.websocket === false ? undefined : registerWebSocket(
     { app, logger, observe, gate: http, infer: (m, v, body, h, record, signal) => runInfer(pipeline, m, v, body, h, record, signal) },
     { maxMessageBytes: Math.min(maxBodyBytes, 2 ** 30), cancelOnClose: options.cancelOnDisconnect ?? false, ...(typeof options.websocket === 'object' ? options.websocket : {}) },
