@@ -36,7 +36,10 @@ describe('quantizeModel() --int8 on bert_mini (transformer encoder)', () => {
 
   it('quantizes every constant-weight MatMul and Gemm and the embedding Gather, and says why the rest stay float', () => {
     const of = (op: string) => report.int8!.quantized.filter((q) => q.opType === op);
-    expect(of('MatMul')).toHaveLength(24);
+    // 24 constant-weight MatMuls, of which each layer's query, key and value (3 x 4) became one.
+    expect(of('MatMul')).toHaveLength(16);
+    expect(report.int8!.merged.map((m) => m.nodes.length)).toEqual([3, 3, 3, 3]);
+    expect(report.int8!.gelus).toHaveLength(4);
     expect(of('Gemm')).toHaveLength(2);
     expect(of('Gather').map((q) => q.weight)).toEqual(['embeddings.word']);
     // The attention score/context MatMuls multiply two activations.
@@ -52,7 +55,7 @@ describe('quantizeModel() --int8 on bert_mini (transformer encoder)', () => {
 
   it('is fused by ONNX Runtime into DynamicQuantizeMatMul / MatMulIntegerToFloat, with no MatMulInteger left', () => {
     const fused = report.int8!.fusion!.fused;
-    expect((fused['com.microsoft.DynamicQuantizeMatMul'] ?? 0) + (fused['com.microsoft.MatMulIntegerToFloat'] ?? 0)).toBe(26);
+    expect((fused['com.microsoft.DynamicQuantizeMatMul'] ?? 0) + (fused['com.microsoft.MatMulIntegerToFloat'] ?? 0)).toBe(18);
     expect(report.int8!.fusion!.unfused).toEqual({});
   });
 
@@ -61,6 +64,64 @@ describe('quantizeModel() --int8 on bert_mini (transformer encoder)', () => {
     expect(r.outputs[0]!.top1Agreement).toBeGreaterThanOrEqual(0.95);
     expect(r.outputs[0]!.cosine).toBeGreaterThan(0.999);
     expect(r.sizeRatio).toBeCloseTo(report.sizeRatio, 5);
+  });
+});
+
+describe('graph rewrites before INT8: sibling MatMuls merged, GELU fused', () => {
+  it('computes exactly what the unmerged, unfused INT8 model computes, with fewer kernels', async () => {
+    const plain = await quantizeModel(model('bert_mini'), out('bert_plain.onnx'), { int8: { reduceRange: true, mergeSiblings: false, fuseGelu: false } });
+    expect(plain.int8!.merged).toEqual([]);
+    expect(plain.int8!.gelus).toEqual([]);
+    expect(opsOf(out('bert_plain.onnx'))).toContain('Erf');
+    const ops = opsOf(out('bert_int8.onnx'));
+    expect(ops).not.toContain('Erf');
+    expect(ops.filter((op) => op === 'Gelu')).toHaveLength(4);
+    expect(ops.filter((op) => op === 'Split')).toHaveLength(4);
+    // Per-channel scales keep each column's scale, and the activation is quantized the same
+    // way once as thrice: the merge changes no number. The fused Gelu is the same function.
+    const r = await compareModels(out('bert_plain.onnx'), out('bert_int8.onnx'), quick);
+    expect(r.outputs[0]!.maxAbsError).toBeLessThan(1e-5);
+    expect(r.outputs[0]!.top1Agreement).toBe(1);
+  });
+
+  it('fuses each way exporters write the erf GELU, and leaves a look-alike with other constants alone', async () => {
+    const build = (variant: 'mul-then-half' | 'half-first' | 'div' | 'not-gelu') => {
+      const g = new GraphBuilder('gelu_' + variant);
+      const x = g.input('x', tensorType(DataType.FLOAT, ['N', 8]));
+      const c = (name: string, v: number) => g.floats(name, [], new Float32Array([v]));
+      const scaled = variant === 'div' ? g.op('Div', [x, c('sqrt2', Math.SQRT2)]) : g.op('Mul', [c('inv_sqrt2', variant === 'not-gelu' ? 0.6 : Math.SQRT1_2), x]);
+      const plusOne = g.op('Add', [c('one', 1), g.op('Erf', [scaled])]);
+      const y = variant === 'half-first'
+        ? g.op('Mul', [g.op('Mul', [x, c('half', 0.5)]), plusOne])
+        : g.op('Mul', [c('half', 0.5), g.op('Mul', [plusOne, x])]);
+      // A MatMul after it, so there is something to quantize.
+      g.node('MatMul', [y, g.floats('w', [8, 4], Float32Array.from({ length: 32 }, (_, i) => Math.sin(i)))], { outputs: ['y'] });
+      g.output('y', tensorType(DataType.FLOAT, ['N', 4]));
+      const path = out(`gelu_${variant}.onnx`);
+      writeFileSync(path, g.encode());
+      return path;
+    };
+    const data = Float32Array.from({ length: 3 * 8 }, (_, i) => (i - 12) / 3);
+    const feeds = { x: { type: 'float32', data, dims: [3, 8] } } as const;
+    for (const variant of ['mul-then-half', 'half-first', 'div', 'not-gelu'] as const) {
+      const path = build(variant);
+      const r = await quantizeModel(path, out(`gelu_${variant}.int8.onnx`), { int8: true, checkFusion: false });
+      const ops = opsOf(out(`gelu_${variant}.int8.onnx`));
+      if (variant === 'not-gelu') {
+        expect(r.int8!.gelus).toEqual([]);
+        expect(ops).toContain('Erf');
+        continue;
+      }
+      expect(r.int8!.gelus).toHaveLength(1);
+      expect(r.int8!.gelus[0]!.nodes).toHaveLength(5);
+      expect(ops).not.toContain('Erf');
+      const a = await InferenceSession.create(path);
+      const b = await InferenceSession.create(out(`gelu_${variant}.int8.onnx`));
+      const [ya, yb] = [(await a.run(feeds)).y!.data as Float32Array, (await b.run(feeds)).y!.data as Float32Array];
+      for (let i = 0; i < ya.length; i++) expect(Math.abs(ya[i]! - yb[i]!)).toBeLessThan(0.05);
+      await a.release();
+      await b.release();
+    }
   });
 });
 

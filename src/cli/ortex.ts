@@ -27,6 +27,7 @@ Commands:
   optimize   ONNX Runtime's offline graph optimization, saved to a file
   quantize   dynamic INT8 or FP16 conversion, with a per-node sensitivity report
   compare    accuracy, size and latency of two models side by side
+  bench      latency percentiles and throughput of a model, or of two setups side by side
   (ortex <command> --help for each)
 
   ortex --version`;
@@ -37,6 +38,7 @@ const TOOL_COMMANDS = {
   optimize: async () => (await import('./optimize-command.js')).runOptimize,
   quantize: async () => (await import('./quantize-command.js')).runQuantize,
   compare: async () => (await import('./compare-command.js')).runCompare,
+  bench: async () => (await import('./bench-command.js')).runBench,
 };
 
 async function serve(argv: readonly string[]): Promise<void> {

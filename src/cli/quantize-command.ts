@@ -22,6 +22,10 @@ INT8 (dynamic: int8 weights, activations quantized at run time):
   --weight-type int8|uint8   uint8 stores the same symmetric weights offset by 128; ORT runs
                              u8 x u8 without saturation on any CPU, a little slower
   --min-weight-elements <n>  leave smaller weights in float
+  --no-merge                 keep MatMuls that read the same input (query, key, value) apart;
+                             by default they become one wider MatMul that quantizes its input once
+  --no-fuse-gelu             keep an erf GELU written out in elementary ops as it is; by default
+                             it becomes ONNX Runtime's one-kernel com.microsoft.Gelu
   --sensitivity              print each node's error when quantized alone (no -o needed)
   --samples <n>              samples for --sensitivity (default 64)
   --inputs <file.json>       samples from a file instead of random ones
@@ -48,6 +52,8 @@ export async function runQuantize(argv: readonly string[]): Promise<void> {
       'reduce-range': { type: 'boolean' },
       'weight-type': { type: 'string' },
       'min-weight-elements': { type: 'string' },
+      'no-merge': { type: 'boolean' },
+      'no-fuse-gelu': { type: 'boolean' },
       sensitivity: { type: 'boolean' },
       samples: { type: 'string' },
       inputs: { type: 'string' },
@@ -76,6 +82,8 @@ export async function runQuantize(argv: readonly string[]): Promise<void> {
     reduceRange: !!values['reduce-range'],
     weightType: weightType as 'int8' | 'uint8' | undefined,
     minWeightElements: positiveInt(values['min-weight-elements'], '--min-weight-elements'),
+    mergeSiblings: !values['no-merge'],
+    fuseGelu: !values['no-fuse-gelu'],
   };
   const fp16 = {
     keepIoTypes: !values['no-keep-io-types'],
@@ -107,6 +115,8 @@ export function formatQuantize(r: QuantizeReport): string {
     const byOp = new Map<string, number>();
     for (const q of r.int8.quantized) byOp.set(q.opType, (byOp.get(q.opType) ?? 0) + 1);
     lines.push(`quantized ${r.int8.quantized.length} nodes (${[...byOp].map(([op, n]) => `${n} ${op}`).join(', ') || 'none'})`);
+    if (r.int8.gelus.length > 0) lines.push(`fused ${r.int8.gelus.length} GELU${r.int8.gelus.length === 1 ? '' : 's'} (Erf and four elementwise ops each) into com.microsoft.Gelu`);
+    for (const m of r.int8.merged) lines.push(`merged ${m.nodes.length} MatMuls reading one input into ${m.name}`);
     if (r.int8.skipped.length > 0) {
       lines.push(`left in float: ${r.int8.skipped.length}`, textTable(['node', 'op', 'why'], r.int8.skipped.map((s) => [s.name, s.opType, s.reason])));
     }

@@ -6,6 +6,7 @@ import { OrtexError } from '../errors.js';
 import type { InferenceSession } from '../inference-session.js';
 import { float16BitsToNumber } from '../server/float-bits.js';
 import type { Tensor } from '../tensor.js';
+import { mean, percentile } from './latency-stats.js';
 import { OutputMetrics, type OutputComparison } from './output-metrics.js';
 import type { Feeds } from './sample-feeds.js';
 
@@ -80,8 +81,7 @@ export function interleavedLatency(sessions: readonly InferenceSession[], feeds:
   }
   return times.map((t) => {
     const sorted = t.sort();
-    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-    return { p50Ms: at(0.5), p99Ms: at(0.99), meanMs: sorted.reduce((a, b) => a + b, 0) / sorted.length, runs };
+    return { p50Ms: percentile(sorted, 0.5), p99Ms: percentile(sorted, 0.99), meanMs: mean(sorted), runs };
   });
 }
 

@@ -16,6 +16,8 @@
 import { OrtexError } from '../errors.js';
 import { GraphEditor, attrs, floatAttr, intAttr } from './graph-editor.js';
 import { quantizeSymmetric, transpose2d } from './int8-weights.js';
+import { type FusedGelu, fuseGelu } from './fuse-gelu.js';
+import { type MergedMatMuls, mergeSiblingMatMuls } from './merge-siblings.js';
 import { DataType, opsetVersion, type ModelProto, type NodeProto, type TensorProto } from './onnx-model.js';
 import { dimsOf, elementCount, readFloats, tensorBytes, tensors } from './tensor-data.js';
 import type { ValueType } from './value-types.js';
@@ -55,6 +57,18 @@ export interface Int8Options {
   weightType?: 'int8' | 'uint8';
   /** Weights with fewer elements stay float: their bytes do not matter and the rewrite costs time (default 0). */
   minWeightElements?: number;
+  /**
+   * MatMuls that read the same activation (query, key, value) merged into one before they are
+   * quantized (merge-siblings.ts), so the activation is quantized once (default true; only
+   * with per-channel scales, which keep the numbers exactly as without the merge).
+   */
+  mergeSiblings?: boolean;
+  /**
+   * The erf GELU written out in elementary ops replaced by ORT's com.microsoft.Gelu first
+   * (fuse-gelu.ts; default true): in an INT8 model those five passes are a large share of
+   * what is left in float.
+   */
+  fuseGelu?: boolean;
 }
 
 export interface QuantizedNode {
@@ -75,6 +89,10 @@ export interface SkippedNode {
 export interface Int8Rewrite {
   readonly quantized: QuantizedNode[];
   readonly skipped: SkippedNode[];
+  /** Sibling MatMuls merged before quantization; `quantized` names the merged node. */
+  readonly merged: MergedMatMuls[];
+  /** GELUs fused into com.microsoft.Gelu before quantization. */
+  readonly gelus: FusedGelu[];
 }
 
 /** Checks option values and names, before any work is done. */
@@ -103,15 +121,25 @@ export function checkInt8Options(options: Int8Options, model: ModelProto): void 
  */
 export function rewriteInt8(model: ModelProto, types: ReadonlyMap<string, ValueType>, options: Int8Options = {}): Int8Rewrite {
   checkInt8Options(options, model);
-  const g = new GraphEditor(model);
+  const gelus = options.fuseGelu === false ? [] : fuseGelu(model);
   const ops = new Set(options.opTypes ?? DEFAULT_INT8_OP_TYPES);
   for (const op of options.excludeOpTypes ?? []) ops.delete(op as Int8OpType);
   const excluded = new Set(options.excludeNodes ?? []);
   const only = options.onlyNodes ? new Set(options.onlyNodes) : undefined;
+  const perChannel = options.perChannel ?? true;
+  const merged = perChannel && options.mergeSiblings !== false && ops.has('MatMul')
+    ? mergeSiblingMatMuls(model, (node) => {
+      const name = node.name ?? '';
+      if (excluded.has(name) || (only && !only.has(name)) || types.get(node.input?.[0] ?? '')?.elemType !== DataType.FLOAT) return false;
+      const w = model.graph?.initializer?.find((t) => t.name === node.input?.[1]);
+      return w !== undefined && elementCount(dimsOf(w)) >= (options.minWeightElements ?? 0);
+    })
+    : [];
+  const g = new GraphEditor(model);
   const ctx: Context = {
     g,
     types,
-    perChannel: options.perChannel ?? true,
+    perChannel,
     reduceRange: options.reduceRange ?? false,
     weightType: options.weightType ?? 'int8',
     // Shared per graph so equal weights used twice (tied embeddings) are quantized once.
@@ -157,7 +185,7 @@ export function rewriteInt8(model: ModelProto, types: ReadonlyMap<string, ValueT
     quantized.push({ name, opType, weight: weight.name!, weightElements: count, bytesBefore: tensorBytes(weight), bytesAfter: count + 4 * result });
   }
   g.commit();
-  return { quantized, skipped };
+  return { quantized, skipped, merged, gelus };
 }
 
 /** The zero point that centres symmetric values in an unsigned byte. */

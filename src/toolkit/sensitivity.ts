@@ -77,7 +77,13 @@ export async function int8Sensitivity(path: string, options: SensitivityOptions 
 
     const whole = await run(options);
     const nodes: Omit<NodeSensitivity, 'outlier'>[] = [];
-    for (const q of whole.rewritten.quantized) {
+    // A merged MatMul stands for its siblings: each is measured alone, under its own name,
+    // which is the name --exclude takes.
+    const single = whole.rewritten.quantized.flatMap((q) => {
+      const merged = whole.rewritten.merged.find((m) => m.name === q.name);
+      return merged ? merged.nodes.map((name, k) => ({ ...q, name, weight: merged.weights[k]! })) : [q];
+    });
+    for (const q of single) {
       const { outputs } = await run({ ...options, onlyNodes: [q.name], excludeNodes: [] });
       const worst = outputs.reduce((a, b) => (b.maxRelError > a.maxRelError ? b : a));
       nodes.push({
