@@ -10,7 +10,7 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeInputs } from './inputs.js';
-import { type LatencySummary, summarize } from './stats.js';
+import { type LatencySummary, Samples, summarize } from './stats.js';
 import { type BatcherOptions, type BatchingTrial, EXIT_RUNNER_MISSING } from './batching-trials.js';
 import { sessionOptions } from './trials.js';
 import { trialMain } from './harness.js';
@@ -106,22 +106,6 @@ async function load(trial: BatchingTrial): Promise<{ target: Target; pool: Feeds
   return { target, pool };
 }
 
-/** Latencies in µs, grown by doubling so the timed loop never copies per request. */
-class Samples {
-  #data = new Float64Array(1 << 16);
-  length = 0;
-  push(v: number): void {
-    if (this.length === this.#data.length) {
-      const grown = new Float64Array(this.#data.length * 2);
-      grown.set(this.#data);
-      this.#data = grown;
-    }
-    this.#data[this.length++] = v;
-  }
-  view(): Float64Array {
-    return this.#data.subarray(0, this.length);
-  }
-}
 
 /** The batcher's statistics over the timed window: the end snapshot minus the start one. */
 function statsDelta(a: BatcherStats, b: BatcherStats) {

@@ -6,7 +6,9 @@
  *
  * Runs every trial of bench/batching-trials.ts in a fresh process, `repeats` times. Within a
  * repeat the runners of a group run back to back, in an order rotated each repeat. Writes
- * bench/out/batching.json and bench/out/batching.md, and prints the Markdown.
+ * bench/out/batching.json, bench/out/batching.md and, per model, plots of latency and
+ * throughput versus concurrency (bench/out/batching-<model>-*.svg, by bench/plots.ts), and
+ * prints the Markdown.
  *
  * A runner the build does not have yet (the batcher before createModel() is exported) is
  * reported as "not run" and skipped for the rest of the invocation; a trial that fails twice
@@ -29,6 +31,7 @@ import {
   runnersAt,
 } from './batching-trials.js';
 import { type BenchArgs, ROOT, codeState, ensureModels, log, machineInfo, parseBenchArgs, rotated, spawnTrial } from './harness.js';
+import { batchingPlots, writePlots } from './plots.js';
 
 const TRIAL_JS = resolve(ROOT, 'dist/bench/batching-trial.js');
 const TRIAL_TIMEOUT_MS = 60_000;
@@ -56,7 +59,7 @@ function describe(r: ClosedLoopResult): string {
   return `${r.samplesPerSec.toFixed(0)} samples/s, ${lat}${batch}, ${r.cpuCores.toFixed(2)} cores${errors}`;
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const started = Date.now();
   const loadAvgStart = loadavg();
@@ -114,7 +117,11 @@ function main(): void {
   writeFileSync(resolve(outDir, 'batching.json'), `${JSON.stringify({ info, groups: results, rows }, null, 2)}\n`);
   writeFileSync(resolve(outDir, 'batching.md'), md);
   process.stdout.write(md);
-  log(`bench: wrote ${resolve(outDir, 'batching.json')} and batching.md in ${info.seconds.toFixed(0)} s`);
+  const plots = await writePlots(batchingPlots({ info, rows }), outDir);
+  log(`bench: wrote ${resolve(outDir, 'batching.json')}, batching.md and ${plots.length} plots in ${info.seconds.toFixed(0)} s`);
 }
 
-main();
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

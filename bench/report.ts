@@ -98,7 +98,7 @@ export interface GroupFigures {
   p99OverRawUs: Partial<Record<Runner, Spread>>;
 }
 
-function paired(a: LatencySummary[] | undefined, b: LatencySummary[] | undefined, key: keyof LatencySummary): Spread | undefined {
+function paired(a: LatencySummary[] | undefined, b: LatencySummary[] | undefined, key: 'p50_us' | 'p99_us'): Spread | undefined {
   if (!a || !b) return undefined;
   const n = Math.min(a.length, b.length);
   const d: number[] = [];
@@ -146,7 +146,7 @@ function ratio(a: Spread | undefined, b: Spread | undefined): string {
   return `${r < 0.1 ? r.toPrecision(2) : r.toFixed(2)}×`;
 }
 
-const RUNNER_TEXT: Record<Runner, string> = {
+export const RUNNER_TEXT: Record<Runner, string> = {
   'raw-c': 'raw C `OrtApi::Run`',
   'ortex-sync': 'ortex `runSync()`',
   'ortex-io-sync': 'ortex I/O binding `io.runSync()`',

@@ -6,7 +6,8 @@
  * Runs every trial of bench/trials.ts in a fresh process, `repeats` times. Within a repeat
  * the runners of a group run back to back, in an order rotated each repeat, so drift in the
  * machine hits all of them alike and the i-th repeats of two runners form a fair pair.
- * Writes bench/out/latency.json and bench/out/latency.md, and prints the Markdown.
+ * Writes bench/out/latency.json, bench/out/latency.md and the latency CDF plot
+ * (bench/out/latency-cdf.svg, by bench/plots.ts), and prints the Markdown.
  *
  * Needs dist/ (npm ci runs tsc in `prepare`) and build/ (npm ci runs cmake-js in `install`,
  * which also builds the raw C baseline, build/Release/ortex_raw_run). Models missing from
@@ -18,8 +19,9 @@ import { cpus, loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BenchArgs, codeState, parseBenchArgs, sleep } from './harness.js';
+import { latencyPlots, writePlots } from './plots.js';
 import { type HopFloorResult, type LatencyGroupResult, type LoopDelayResult, type MachineInfo, groupFigures, markdown } from './report.js';
-import type { LatencySummary } from './stats.js';
+import { type LatencySummary, QUANTILE_PER_MILLE } from './stats.js';
 import { HOP_FLOOR_TRIAL, LATENCY_GROUPS, LOOP_DELAY_TRIALS, RUNNERS, type LatencyTrial, type Runner, type Trial, groupLabel, latencyTrial } from './trials.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
@@ -101,7 +103,7 @@ function rotated<T>(items: readonly T[], by: number): T[] {
   return [...items.slice(k), ...items.slice(0, k)];
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const started = Date.now();
   const loadAvgStart = loadavg();
@@ -164,10 +166,15 @@ function main(): void {
   const md = markdown(info, figures, loop, hop);
   const outDir = resolve(ROOT, 'bench/out');
   mkdirSync(outDir, { recursive: true });
-  writeFileSync(resolve(outDir, 'latency.json'), `${JSON.stringify({ info, latency, figures, loop, hop }, null, 2)}\n`);
+  const json = { info, quantilePerMille: QUANTILE_PER_MILLE, latency, figures, loop, hop };
+  writeFileSync(resolve(outDir, 'latency.json'), `${JSON.stringify(json, null, 2)}\n`);
   writeFileSync(resolve(outDir, 'latency.md'), md);
   process.stdout.write(md);
-  log(`bench: wrote ${resolve(outDir, 'latency.json')} and latency.md in ${info.seconds.toFixed(0)} s`);
+  const plots = await writePlots(latencyPlots(json), outDir);
+  log(`bench: wrote ${resolve(outDir, 'latency.json')}, latency.md${plots.length > 0 ? ' and latency-cdf.svg' : ''} in ${info.seconds.toFixed(0)} s`);
 }
 
-main();
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

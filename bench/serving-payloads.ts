@@ -10,11 +10,14 @@
  *   <header length, 0 for all-JSON> <body length>\n<body bytes>      (count times)
  *   order <n> <i1> ... <in>                                         (0-based body indices, cycled)
  *   cold <share> <first> <span> <prefix length> <suffix length>\n<prefix><suffix>  (optional)
+ *   zipf <n> <id1> ... <idn>                                        (optional, with a cold section)
  *
  * With a `cold` section, a request is "cold" with probability <share>: the JSON body
  * prefix .. value .. suffix, with value = first + (offset + counter) % span (offset from the
  * SERVING_COLD_OFFSET environment variable), an input no earlier request carried; otherwise
- * the next of `order`.
+ * the next of `order`. With a `zipf` section, every request is the cold template with
+ * value = first + id, ids taken in turn from the list (from the offset on): the same id, the
+ * same bytes.
  */
 import { writeFileSync } from 'node:fs';
 import { encodeInferRequest } from '../src/server/oip-codec.js';
@@ -22,7 +25,7 @@ import type { OipTensorOut } from '../src/server/oip-types.js';
 import { makeInputs } from './inputs.js';
 import { Prng } from '../models/prng.js';
 import type { InputSpec, ModelSpec } from './trials.js';
-import type { Protocol } from './serving-trials.js';
+import type { Protocol, ZipfWorkload } from './serving-trials.js';
 
 export interface EncodedBody {
   body: Buffer;
@@ -72,6 +75,35 @@ export interface RequestPlan {
   /** Body indices in the order sent, cycled. */
   order: number[];
   cold?: { share: number; first: number; span: number; prefix: Buffer; suffix: Buffer };
+  /** Item ids in the order sent (with `cold` as the template, its share 0). */
+  zipf?: Uint32Array;
+}
+
+/** Ids in a Zipf list: enough that neither the warm-up nor a timed run at 100,000 req/s wraps around its half. */
+export const ZIPF_DRAWS = 1 << 20;
+
+/**
+ * `count` item ids in [0, items), id r - 1 with probability ∝ 1 / r^exponent (id 0 the most
+ * popular), from a seeded generator: every run sends the same sequence.
+ */
+export function zipfIds(items: number, exponent: number, count: number, seed = 11): Uint32Array {
+  const cdf = new Float64Array(items);
+  let total = 0;
+  for (let r = 1; r <= items; r++) cdf[r - 1] = total += r ** -exponent;
+  const rng = new Prng(seed);
+  const ids = new Uint32Array(count);
+  for (let k = 0; k < count; k++) {
+    const u = rng.next() * total;
+    let lo = 0;
+    let hi = items - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (cdf[mid]! < u) lo = mid + 1;
+      else hi = mid;
+    }
+    ids[k] = lo;
+  }
+  return ids;
 }
 
 /**
@@ -89,16 +121,21 @@ const COLD_VALUES: Record<InputSpec['fill'], { first: number; span: number } | u
  * The plan of a trial. Without repeats, bodies are sent round robin. With `repeatShare`, the
  * repeated requests draw uniformly from the pool and the rest are cold.
  */
-export function requestPlan(model: ModelSpec, protocol: Protocol, poolSize: number, repeatShare?: number): RequestPlan {
+export function requestPlan(model: ModelSpec, protocol: Protocol, poolSize: number, repeatShare?: number, zipf?: ZipfWorkload): RequestPlan {
   const path = `/v2/models/${encodeURIComponent(model.name)}/infer`;
   const bodies = requestBodies(model, protocol, poolSize);
-  if (repeatShare === undefined) return { path, bodies, order: bodies.map((_, i) => i) };
+  if (repeatShare === undefined && zipf === undefined) return { path, bodies, order: bodies.map((_, i) => i) };
   if (protocol !== 'json') throw new RangeError(`Expected the 'json' protocol for repeated inputs but received '${protocol}'`);
-  const rng = new Prng(7);
-  const order = Array.from({ length: 4096 }, () => Math.floor(rng.next() * poolSize));
   const values = COLD_VALUES[model.inputs[0]!.fill];
   if (!values) throw new RangeError(`Expected a first input of ${model.name} that can carry new values but received one of fill '${model.inputs[0]!.fill}'`);
-  return { path, bodies, order, cold: { share: Number((1 - repeatShare).toFixed(6)), ...values, ...coldTemplate(bodies[0]!.body) } };
+  const template = coldTemplate(bodies[0]!.body);
+  if (zipf !== undefined) {
+    const ids = zipfIds(Math.min(zipf.items, values.span), zipf.exponent, ZIPF_DRAWS);
+    return { path, bodies, order: [0], cold: { share: 0, ...values, ...template }, zipf: ids };
+  }
+  const rng = new Prng(7);
+  const order = Array.from({ length: 4096 }, () => Math.floor(rng.next() * poolSize));
+  return { path, bodies, order, cold: { share: Number((1 - repeatShare!).toFixed(6)), ...values, ...template } };
 }
 
 export function writeRequestFile(file: string, plan: RequestPlan): void {
@@ -109,5 +146,6 @@ export function writeRequestFile(file: string, plan: RequestPlan): void {
     const { share, first, span, prefix, suffix } = plan.cold;
     parts.push(Buffer.from(`cold ${share} ${first} ${span} ${prefix.length} ${suffix.length}\n`), prefix, suffix);
   }
+  if (plan.zipf) parts.push(Buffer.from(`zipf ${plan.zipf.length} ${plan.zipf.join(' ')}\n`));
   writeFileSync(file, Buffer.concat(parts));
 }

@@ -7,7 +7,7 @@
 import { missingLines } from './batching-report.js';
 import { type LoadFiguresOf, type LoadGroupRepeats, type MachineInfo, cell, loadTable, machineLines, num, ratioText } from './report.js';
 import type { ServingResult } from './serving-trial.js';
-import { CACHE_TARGETS, PEER_ROW, type Pinning, SERVING_ROWS, SERVING_TARGETS, type ServingRow } from './serving-trials.js';
+import { CACHE_TARGETS, PEER_ROW, type Pinning, SERVING_COMPARISONS, SERVING_ROWS, SERVING_TARGETS, type ServingRow } from './serving-trials.js';
 import { type Ratio, type Spread, ratioOf, spread } from './stats.js';
 
 /** Keyed by row id (a "runner" of LoadGroupRepeats is a row here). */
@@ -34,6 +34,9 @@ export interface ServingFigures extends LoadFiguresOf {
   loadCpuCores: Spread;
   /** requests/s ÷ fastify + onnxruntime-node's. */
   vsPeer?: Ratio;
+  /** Rows with the cache: the share of requests answered from it, and of those with stored bytes (encoded hits). */
+  cacheHitRatio?: Spread;
+  encodedHitRatio?: Spread;
 }
 
 /** What the report says besides the figures: the set-up, and rows left out with the reason. */
@@ -72,6 +75,11 @@ export function servingFigures(g: ServingGroupResult): ServingFigures[] {
       serverCpuCores: spread(reps.map((r) => r.serverCpuCores)),
       loadCpuCores: spread(reps.map((r) => r.loadCpuCores)),
     };
+    const cached = reps.flatMap((r) => (r.cache ? [r.cache] : []));
+    if (cached.length > 0) {
+      f.cacheHitRatio = spread(cached.map((c) => c.hitRatio));
+      f.encodedHitRatio = spread(cached.map((c) => c.encodedHitRatio));
+    }
     if (peer && peer.length > 0 && row.id !== PEER_ROW) f.vsPeer = ratioOf(reps.map((r) => r.reqPerSec), peer.map((r) => r.reqPerSec));
     figures.push(f);
   }
@@ -85,23 +93,30 @@ export function rowText(row: ServingRow): string {
     case 'fastify-ort':
       return 'fastify + onnxruntime-node, JSON';
     case 'ortex': {
-      const base = `ortex HTTP, ${row.protocol === 'binary' ? 'binary tensor data' : 'JSON'}`;
-      return row.cache ? `${base}, response cache, ${Math.round(row.cache.repeatShare * 100)} % repeated inputs` : base;
+      const base = row.transport === 'websocket'
+        ? 'ortex WebSocket, binary frames'
+        : `ortex HTTP, ${row.protocol === 'binary' ? 'binary tensor data' : 'JSON'}`;
+      const workload = row.zipf
+        ? `, Zipf popular items (${row.zipf.items.toLocaleString('en-US')}, s = ${row.zipf.exponent})`
+        : row.cache?.repeatShare !== undefined ? `, ${Math.round(row.cache.repeatShare * 100)} % repeated inputs` : '';
+      return `${base}${row.cache ? ', response cache' : ''}${workload}`;
     }
   }
 }
 
 const countCell = (n: number) => (n === 0 ? '0' : `**${n}**`);
+const percentText = (x: number) => `${(100 * x).toFixed(1)} %`;
 
 export function servingTable(figures: ServingFigures[], groups: ServingGroupResult[]): string {
   return loadTable(groups.map((g) => ({ ...g, runners: g.rows })), figures, {
     runnerHeading: 'server',
-    columns: ['req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'req/s ÷ fastify', 'non-2xx', 'timeouts', 'socket errors', 'server CPU', 'wrk CPU'],
+    columns: ['req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'req/s ÷ fastify', 'non-2xx', 'timeouts', 'socket errors', 'server CPU', 'load CPU', 'cache hits'],
     runnerOf: (f) => f.row,
     text: rowText,
     cells: (f, row) => [
       cell(f.reqPerSec), cell(f.p50Ms), cell(f.p95Ms), cell(f.p99Ms), row.id === PEER_ROW ? '1' : ratioText(f.vsPeer),
       countCell(f.non2xx), countCell(f.timeouts), countCell(f.socketErrors), cell(f.serverCpuCores), cell(f.loadCpuCores),
+      f.cacheHitRatio ? `${percentText(f.cacheHitRatio.median)} (${percentText(f.encodedHitRatio!.median)} as stored bytes)` : '',
     ],
   });
 }
@@ -153,6 +168,14 @@ export function servingTargetLines(figures: ServingFigures[], notes: ServingNote
       lines.push(`${head}: ${r.toFixed(2)}× (of the medians); p99 ${num(cached.p99Ms.median)} ms vs ${num(base.p99Ms.median)} ms — **target ${r >= c.minRatio ? 'met' : 'not met'}**`);
     }
   }
+  for (const c of SERVING_COMPARISONS) {
+    for (const f of figures.filter((x) => x.row.id === c.row)) {
+      const base = at(f.model, f.concurrency, c.base);
+      if (!base) continue;
+      const r = f.reqPerSec.median / base.reqPerSec.median;
+      lines.push(`- ${f.model} at concurrency ${f.concurrency}, ${c.what}: ${r.toFixed(2)}× req/s (of the medians); p99 ${num(f.p99Ms.median)} ms vs ${num(base.p99Ms.median)} ms`);
+    }
+  }
   return lines.join('\n');
 }
 
@@ -170,13 +193,15 @@ export function servingMarkdown(info: MachineInfo, figures: ServingFigures[], gr
     g0 ? `- wrk cycles through ${g0.poolSize} distinct request bodies prepared before the run, encoded by ortex's client encoder (the constant server gets one, as wrk's static request)` : '',
     `- fastify ${notes.fastifyVersion} + onnxruntime-node ${info.ort}: sessionOptions intraOpNumThreads 1, interOpNumThreads 1, graphOptimizationLevel all, \`await session.run()\` per request; ortex serves the same file with the bundled ctr_mlp configuration (dynamic batching) or bench/serving-trials.ts's for bert_mini`,
     '- every figure: median over repeats (min–max); "÷ fastify" is the ratio of the medians (min–max of the per-repeat paired ratios)',
-    '- server CPU / wrk CPU: the process\'s user + system CPU time over the timed run, in cores; server CPU well under 1 means its core was shared or it waited; wrk CPU near 1 means wrk, not the server, was the limit',
+    '- WebSocket rows: bench/ws-load.ts (Node, the `ws` client) in place of wrk, pinned the same way, one request in flight per connection as with wrk',
+    '- server CPU / load CPU: the process\'s user + system CPU time over the timed run, in cores; server CPU well under 1 means its core was shared or it waited; load CPU near 1 means the load generator, not the server, was the limit',
+    '- cache hits: the share of the timed run\'s requests the response cache answered (from the server\'s /metrics), and of them those answered with the stored bytes of a byte-identical request',
     '',
     '## Requests/s and latency versus concurrency',
     '',
     servingTable(figures, groups),
     '',
-    '## Targets (issue 4)',
+    '## Targets (issue 4) and comparisons',
     '',
     servingTargetLines(figures, notes),
     '',

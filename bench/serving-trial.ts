@@ -23,6 +23,7 @@ import { serverCommand } from './serving-servers.js';
 import type { ServingTrial } from './serving-trials.js';
 
 const WRK_LUA = resolve(ROOT, 'bench/serving-wrk.lua');
+const WS_LOAD_JS = resolve(ROOT, 'dist/bench/ws-load.js');
 const READY_TIMEOUT_MS = 120_000;
 const SETTLE_TIMEOUT_MS = 30_000;
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
@@ -50,6 +51,8 @@ export interface ServingResult {
   settleMs: number;
   /** The probe request: its response size and the first values of its first output. */
   probe: { status: number; responseBytes: number; firstValues: number[] };
+  /** Rows with the response cache: its hits over the timed run, from the server's /metrics. */
+  cache?: { hitRatio: number; encodedHitRatio: number };
 }
 
 /** The server and wrk processes this trial started, and its scratch directory: cleaned up if the driver's timeout ends the trial. */
@@ -158,9 +161,17 @@ async function probe(port: number, plan: RequestPlan, trial: ServingTrial): Prom
   return result;
 }
 
-/** wrk, pinned, for `seconds`, its cold values (if any) from `coldOffset` on; resolves with its summary line. */
-function runWrk(trial: ServingTrial, port: number, requestFile: string, seconds: number, coldOffset = 0): Promise<WrkSummary> {
-  const argv = ['-c', trial.pin.load, 'wrk', '-t1', `-c${trial.concurrency}`, `-d${seconds}s`, '--timeout', `${trial.timeoutS}s`, '-s', WRK_LUA, `http://127.0.0.1:${port}`];
+/**
+ * The load generator of the row's transport (wrk, or bench/ws-load.ts for WebSocket), pinned,
+ * for `seconds`, its cold values or Zipf ids (if any) from `coldOffset` on; resolves with its
+ * summary line.
+ */
+function runLoad(trial: ServingTrial, port: number, requestFile: string, seconds: number, coldOffset = 0): Promise<WrkSummary> {
+  const argv = trial.row.transport === 'websocket'
+    ? ['-c', trial.pin.load, process.execPath, WS_LOAD_JS, JSON.stringify({
+      url: `ws://127.0.0.1:${port}/v2/stream`, connections: trial.concurrency, durationS: seconds, timeoutS: trial.timeoutS, requestFile,
+    })]
+    : ['-c', trial.pin.load, 'wrk', '-t1', `-c${trial.concurrency}`, `-d${seconds}s`, '--timeout', `${trial.timeoutS}s`, '-s', WRK_LUA, `http://127.0.0.1:${port}`];
   return new Promise((resolveRun, reject) => {
     const env = { ...process.env, SERVING_REQUESTS: requestFile, SERVING_COLD_OFFSET: String(coldOffset) };
     const child = track(spawn('taskset', argv, { env, stdio: ['ignore', 'pipe', 'pipe'] }));
@@ -171,10 +182,17 @@ function runWrk(trial: ServingTrial, port: number, requestFile: string, seconds:
     child.on('error', reject);
     child.on('exit', (code) => {
       const line = out.split('\n').find((l) => l.startsWith('SERVING_WRK '));
-      if (code !== 0 || !line) return reject(new Error(`wrk ${argv.slice(2).join(' ')} failed (exit ${code}): ${(err || out).trim().slice(0, 500)}`));
+      if (code !== 0 || !line) return reject(new Error(`${argv.slice(2).join(' ')} failed (exit ${code}): ${(err || out).trim().slice(0, 500)}`));
       resolveRun(JSON.parse(line.slice('SERVING_WRK '.length)) as WrkSummary);
     });
   });
+}
+
+/** The response cache's hit and encoded-hit counts, from the server's /metrics. */
+async function cacheCounts(port: number): Promise<{ hits: number; misses: number; encodedHits: number; shared: number }> {
+  const text = (await send(port, 'GET', '/metrics', {})).body.toString('utf8');
+  const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return { hits: value('ortex_cache_hits_total'), misses: value('ortex_cache_misses_total'), encodedHits: value('ortex_cache_encoded_hits_total'), shared: value('ortex_cache_shared_total') };
 }
 
 /** Waits until the server used under 10 % of a core over 200 ms; resolves with the time taken, or -1. */
@@ -198,21 +216,24 @@ async function runTrial(trial: ServingTrial): Promise<ServingResult> {
   try {
     // The constant server's answer does not depend on the body: one body, wrk's static request.
     const pool = trial.row.server === 'uws-constant' ? 1 : trial.poolSize;
-    const plan = requestPlan(trial.model, trial.row.protocol, pool, trial.row.cache?.repeatShare);
+    const plan = requestPlan(trial.model, trial.row.protocol, pool, trial.row.cache?.repeatShare, trial.row.zipf);
     const requestFile = join(scratch, 'requests.bin');
     writeRequestFile(requestFile, plan);
     const port = await freePort();
     server = new Server(serverCommand(trial, port, scratch));
     await waitReady(server, port);
     const checked = await probe(port, plan, trial);
-    await runWrk(trial, port, requestFile, trial.warmupS);
+    await runLoad(trial, port, requestFile, trial.warmupS);
     const settleMs = await settle(server);
+    const cached = trial.row.cache ? await cacheCounts(port) : undefined;
     const cpuBefore = server.cpuSeconds();
-    const wrk = await runWrk(trial, port, requestFile, trial.durationS, plan.cold ? Math.floor(plan.cold.span / 2) : 0);
+    // The timed run starts halfway through the cold values or Zipf ids: none of the warm-up's.
+    const offset = plan.zipf ? plan.zipf.length / 2 : plan.cold ? Math.floor(plan.cold.span / 2) : 0;
+    const wrk = await runLoad(trial, port, requestFile, trial.durationS, offset);
     if (server.exited) throw server.failure('during the timed run');
     const serverCpu = server.cpuSeconds() - cpuBefore;
     const seconds = wrk.durationUs / 1e6;
-    return {
+    const result: ServingResult = {
       wrk,
       reqPerSec: wrk.requests / seconds,
       serverCpuCores: serverCpu / seconds,
@@ -220,6 +241,12 @@ async function runTrial(trial: ServingTrial): Promise<ServingResult> {
       settleMs,
       probe: checked,
     };
+    if (cached) {
+      const after = await cacheCounts(port);
+      const answered = after.hits + after.misses + after.shared - (cached.hits + cached.misses + cached.shared);
+      result.cache = { hitRatio: (after.hits - cached.hits) / answered, encodedHitRatio: (after.encodedHits - cached.encodedHits) / answered };
+    }
+    return result;
   } finally {
     await server?.stop();
     rmSync(scratch, { recursive: true, force: true });

@@ -18,20 +18,49 @@ export type ServerKind =
 /** How requests are encoded. 'binary': Triton's binary tensor data both ways (inputs and outputs). */
 export type Protocol = 'json' | 'binary';
 
+/**
+ * 'http': wrk, one request in flight per connection. 'websocket': bench/ws-load.ts over
+ * ortex's streaming endpoint (/v2/stream), one request in flight per connection too, so that
+ * concurrency means the same in both; the frames carry the binary layout.
+ */
+export type Transport = 'http' | 'websocket';
+
+/**
+ * Popular items (issue 5, "Cache"): request k carries item id_k, drawn from a Zipf
+ * distribution over `items` ids (P(rank r) ∝ 1 / r^exponent); the same id gives the same bytes.
+ */
+export interface ZipfWorkload {
+  readonly items: number;
+  readonly exponent: number;
+}
+
 export interface ServingRow {
   /** Stable key in the results. */
   readonly id: string;
   readonly server: ServerKind;
   readonly protocol: Protocol;
+  /** Default 'http'. */
+  readonly transport?: Transport;
   /** Models this row runs for; all of them when absent. */
   readonly models?: readonly string[];
+  /** Concurrencies this row runs at; all of CONCURRENCIES when absent. */
+  readonly concurrencies?: readonly number[];
   /**
    * The response cache on (`response_cache { enable: true }` in the model's configuration and
-   * `ortex serve --cache-bytes`), with `repeatShare` of the requests repeating an earlier input.
-   * Runs only when `ortex serve --help` lists --cache-bytes.
+   * `ortex serve --cache-bytes`). With `repeatShare`, that share of the requests repeats an
+   * earlier input and the rest are new. Runs only when `ortex serve --help` lists --cache-bytes.
    */
-  readonly cache?: { readonly bytes: number; readonly repeatShare: number };
+  readonly cache?: { readonly bytes: number; readonly repeatShare?: number };
+  /** Requests drawn from a Zipf distribution of items instead of cycling through the pool. */
+  readonly zipf?: ZipfWorkload;
 }
+
+/**
+ * A million items, exponent 1: the most popular item is ~7 % of requests, and about a third of
+ * the requests of a 5 s run carry an item not seen before. Models whose first input cannot
+ * take that many distinct values (bert_mini's token ids) use as many as it can.
+ */
+const ZIPF: ZipfWorkload = { items: 1_000_000, exponent: 1 };
 
 /** The peer every ratio is taken against. */
 export const PEER_ROW = 'fastify';
@@ -45,6 +74,11 @@ export const SERVING_ROWS: readonly ServingRow[] = [
   // 90 % of requests draw from the pool of distinct bodies (all cached after the warm-up); the
   // other 10 % carry a first input value never sent before (bench/serving-wrk.lua).
   { id: 'ortex-json-cache', server: 'ortex', protocol: 'json', cache: { bytes: 64 << 20, repeatShare: 0.9 } },
+  { id: 'ortex-ws', server: 'ortex', protocol: 'binary', transport: 'websocket' },
+  // Popular items with the cache off and on, at one concurrency: the cache's worth on a
+  // realistic skew rather than a chosen hit share.
+  { id: 'ortex-json-zipf', server: 'ortex', protocol: 'json', zipf: ZIPF, concurrencies: [64] },
+  { id: 'ortex-json-zipf-cache', server: 'ortex', protocol: 'json', zipf: ZIPF, cache: { bytes: 64 << 20 }, concurrencies: [64] },
 ];
 
 /** bert_mini as ortex serves it. Batching barely changes its cost per sample (~5.6 ms at batch 1 to 32 here), so batches stay small. */
@@ -123,8 +157,14 @@ export const SERVING_TARGETS = [
 /** The cache target (the issue names no model): the cache row at least `minRatio` x ortex JSON without the cache. */
 export const CACHE_TARGETS = (['ctr_mlp', 'bert_mini'] as const).map((model) => ({ model, concurrency: 64, row: 'ortex-json-cache', base: 'ortex-json', minRatio: 2 }));
 
-export function rowsFor(model: string, available: (row: ServingRow) => boolean): ServingRow[] {
-  return SERVING_ROWS.filter((r) => (!r.models || r.models.includes(model)) && available(r));
+/** Comparisons reported beside the targets: `row` against `base` at the same model and concurrency. */
+export const SERVING_COMPARISONS = [
+  { row: 'ortex-ws', base: 'ortex-binary', what: 'WebSocket streaming vs HTTP, both binary tensor data' },
+  { row: 'ortex-json-zipf-cache', base: 'ortex-json-zipf', what: 'Zipf-distributed popular items, response cache on vs off' },
+] as const;
+
+export function rowsFor(model: string, concurrency: number, available: (row: ServingRow) => boolean): ServingRow[] {
+  return SERVING_ROWS.filter((r) => (!r.models || r.models.includes(model)) && (!r.concurrencies || r.concurrencies.includes(concurrency)) && available(r));
 }
 
 export function servingTrial(group: ServingGroup, row: ServingRow, pin: Pinning): ServingTrial {

@@ -47,6 +47,14 @@ if cold_line then
   cold_prefix = f:read(tonumber(prefix_length))
   cold_suffix = f:read(tonumber(suffix_length))
 end
+-- Popular items: every request is the cold template carrying the next id of this list.
+local zipf = nil
+local zipf_line = f:read("*l")
+if zipf_line then
+  zipf = {}
+  for id in field(zipf_line, "zipf"):gmatch("%d+") do zipf[#zipf + 1] = tonumber(id) end
+  table.remove(zipf, 1) -- the first number is the count
+end
 f:close()
 
 -- The warm-up and the timed run are two wrk processes: the timed one starts its cold values
@@ -58,7 +66,12 @@ local next_index = 0
 -- Global, so that done(), which runs in the main thread's Lua state, can read it with thread:get().
 cold_counter = 0
 
-if count == 1 and cold_share == 0 then
+-- Formatted requests of the most popular ids, kept: they are most of the requests.
+local ZIPF_KEEP_BELOW = 65536
+local zipf_formatted = {}
+local zipf_index = 0
+
+if count == 1 and cold_share == 0 and not zipf then
   wrk.method, wrk.path, wrk.body = "POST", path, bodies[1].body
   for name, value in pairs(bodies[1].headers) do wrk.headers[name] = value end
 else
@@ -70,6 +83,17 @@ else
   end
 
   function request()
+    if zipf then
+      zipf_index = (cold_offset + cold_counter) % #zipf + 1
+      cold_counter = cold_counter + 1
+      local id = zipf[zipf_index]
+      local r = zipf_formatted[id]
+      if r == nil then
+        r = wrk.format("POST", path, cold_headers, cold_prefix .. (cold_first + id) .. cold_suffix)
+        if id < ZIPF_KEEP_BELOW then zipf_formatted[id] = r end
+      end
+      return r
+    end
     if cold_share > 0 and math.random() < cold_share then
       local value = cold_first + (cold_offset + cold_counter) % cold_span
       cold_counter = cold_counter + 1

@@ -2,9 +2,11 @@
  * `npm run bench:serving`: HTTP serving under load from wrk, ortex against fastify +
  * onnxruntime-node (issue 4, "Proof → Benchmark"; issue 5, "Serving").
  *
- *   node dist/bench/serving.js [--repeats=N] [--quick] [--only=ctr_mlp] [--pin=0:1]
+ *   node dist/bench/serving.js [--repeats=N] [--quick] [--only=ctr_mlp] [--rows=id,id] [--concurrency=64] [--pin=0:1] [--out=DIR]
  *
  * --repeats: default 3, or 1 with --quick; --quick: 2 s timed instead of 5 s; --only: one model;
+ * --rows: only these rows of SERVING_ROWS (by id); --concurrency: only this one; --out: the
+ * directory for serving.json and serving.md, default bench/out;
  * --pin: the CPUs (taskset lists) of the servers and of wrk, default 0:1.
  *
  * Runs every trial of bench/serving-trials.ts through bench/serving-trial.ts, `repeats` times;
@@ -20,32 +22,38 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { servingPlots, writePlots } from './plots.js';
 import { ROOT, codeState, ensureModels, log, machineInfo, rotated, spawnTrial } from './harness.js';
 import { type ServingGroupResult, type ServingNotes, servingFigures, servingMarkdown } from './serving-report.js';
 import { ORTEX_CLI } from './serving-servers.js';
 import type { ServingResult } from './serving-trial.js';
-import { type Pinning, QUICK, SERVING_GROUPS, SERVING_ROWS, type ServingRow, rowsFor, servingLabel, servingTrial } from './serving-trials.js';
+import { CONCURRENCIES, type Pinning, QUICK, SERVING_GROUPS, SERVING_ROWS, type ServingRow, rowsFor, servingLabel, servingTrial } from './serving-trials.js';
 
 const TRIAL_JS = resolve(ROOT, 'dist/bench/serving-trial.js');
 /** Server start (model load and warm-up) up to 2 min, plus warm-up, settling and the timed run. */
 const TRIAL_TIMEOUT_MS = 240_000;
 
-function readArgs(argv: string[]): { repeats: number; quick: boolean; only: string | undefined; pin: Pinning } {
+function readArgs(argv: string[]): { repeats: number; quick: boolean; only: string | undefined; rows: string[] | undefined; concurrency: number | undefined; pin: Pinning; out: string } {
   let values;
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: { repeats: { type: 'string' }, quick: { type: 'boolean' }, only: { type: 'string' }, pin: { type: 'string' } },
+      options: { repeats: { type: 'string' }, quick: { type: 'boolean' }, only: { type: 'string' }, rows: { type: 'string' }, concurrency: { type: 'string' }, pin: { type: 'string' }, out: { type: 'string' } },
       strict: true,
     }));
   } catch (err) {
-    throw new TypeError(`Expected --repeats=N, --quick, --only=<model> or --pin=<server cpu>:<wrk cpu>: ${(err as Error).message}`);
+    throw new TypeError(`Expected --repeats=N, --quick, --only=<model>, --rows=<id,...>, --concurrency=N or --pin=<server cpu>:<wrk cpu>: ${(err as Error).message}`);
   }
   const repeats = values.repeats ?? (values.quick ? '1' : '3');
   if (!/^[1-9]\d*$/.test(repeats)) throw new RangeError(`Expected a positive integer for --repeats but received '${repeats}'`);
   const [server, load, extra] = (values.pin ?? '0:1').split(':');
   if (!server || !load || extra !== undefined) throw new TypeError(`Expected --pin=<server cpu list>:<wrk cpu list> (e.g. 0:1) but received '${values.pin}'`);
-  return { repeats: Number(repeats), quick: values.quick === true, only: values.only, pin: { server, load } };
+  const rows = values.rows?.split(',');
+  const unknown = rows?.filter((id) => !SERVING_ROWS.some((r) => r.id === id));
+  if (unknown && unknown.length > 0) throw new RangeError(`Expected --rows to name rows of ${SERVING_ROWS.map((r) => r.id).join(', ')} but received ${unknown.join(', ')}`);
+  const concurrency = values.concurrency === undefined ? undefined : Number(values.concurrency);
+  if (concurrency !== undefined && !CONCURRENCIES.includes(concurrency)) throw new RangeError(`Expected --concurrency to be one of ${CONCURRENCIES.join(', ')} but received '${values.concurrency}'`);
+  return { repeats: Number(repeats), quick: values.quick === true, only: values.only, rows, concurrency, pin: { server, load }, out: resolve(ROOT, values.out ?? 'bench/out') };
 }
 
 type Args = ReturnType<typeof readArgs>;
@@ -104,11 +112,13 @@ async function main(): Promise<void> {
   const started = Date.now();
   const loadAvgStart = loadavg();
   const code = codeState();
-  const groups = SERVING_GROUPS.filter((g) => !args.only || g.model.name === args.only).map((g) => (args.quick ? { ...g, ...QUICK } : g));
+  const groups = SERVING_GROUPS
+    .filter((g) => (!args.only || g.model.name === args.only) && (args.concurrency === undefined || g.concurrency === args.concurrency))
+    .map((g) => (args.quick ? { ...g, ...QUICK } : g));
   if (groups.length === 0) throw new RangeError(`Expected --only to name one of ${[...new Set(SERVING_GROUPS.map((g) => g.model.name))].join(', ')} but received '${args.only}'`);
   const { notes } = preflight(args, groups.map((g) => g.model.name));
   const repeats = args.repeats;
-  const runnable = (row: ServingRow) => notes.skippedRows[row.id] === undefined;
+  const runnable = (row: ServingRow) => notes.skippedRows[row.id] === undefined && (!args.rows || args.rows.includes(row.id));
 
   const results: ServingGroupResult[] = groups.map((g) => ({
     label: servingLabel(g),
@@ -118,7 +128,7 @@ async function main(): Promise<void> {
     durationS: g.durationS,
     timeoutS: g.timeoutS,
     poolSize: g.poolSize,
-    rows: rowsFor(g.model.name, runnable),
+    rows: rowsFor(g.model.name, g.concurrency, runnable),
     repeats: {},
     missing: {},
   }));
@@ -143,12 +153,13 @@ async function main(): Promise<void> {
   const info = machineInfo({ started, loadAvgStart, repeats, ortexOrt: await ortexOrtVersion(), code });
   const figures = results.flatMap(servingFigures);
   const md = servingMarkdown(info, figures, results, notes);
-  const outDir = resolve(ROOT, 'bench/out');
+  const outDir = args.out;
   mkdirSync(outDir, { recursive: true });
   writeFileSync(resolve(outDir, 'serving.json'), `${JSON.stringify({ info, notes, groups: results, figures }, null, 2)}\n`);
   writeFileSync(resolve(outDir, 'serving.md'), md);
   process.stdout.write(md);
-  log(`bench: wrote ${resolve(outDir, 'serving.json')} and serving.md in ${info.seconds.toFixed(0)} s`);
+  const plots = await writePlots(servingPlots({ info, figures }), outDir);
+  log(`bench: wrote ${resolve(outDir, 'serving.json')}, serving.md and ${plots.length} plots in ${info.seconds.toFixed(0)} s`);
 }
 
 main().catch((err: unknown) => {

@@ -93,7 +93,7 @@ async function latency(trial: LatencyTrial) {
   } else {
     throw new RangeError(`Expected a JS runner for trial.ts but received '${trial.runner}'; raw-c runs ortex_raw_run`);
   }
-  return { ...summarize(samplesUs), ortVersion };
+  return { ...summarize(samplesUs, { quantiles: true }), ortVersion };
 }
 
 /** One run with a setImmediate chain beside it; returns the largest tick gap and the run's time, in ms. */

@@ -2,7 +2,10 @@
 //
 //   ortex_raw_run <model.onnx> <batch> <intra_op_threads> <iterations> <warmup> [seq_len=64]
 //
-// Prints one JSON line: {"p50_us":..,"p99_us":..,"mean_us":..,"n":..,"min_us":..,"max_us":..}.
+// Prints one JSON line:
+//   {"p50_us":..,"p99_us":..,"mean_us":..,"n":..,"min_us":..,"max_us":..,"quantiles_us":[..]}
+// with the quantiles at QUANTILE_PER_MILLE of bench/stats.ts (1 %, 2 %, ..., 99 %, 99.5 %,
+// 99.9 %), from which bench/plots.ts draws the latency CDF.
 //
 // Each timed iteration does the least any binding must do per call, and nothing more:
 // wrap the caller's input buffers in OrtValues (no copy), Run with ORT allocating the
@@ -224,10 +227,18 @@ int main(int argc, char** argv) {
   double sum_ns = 0;
   for (int64_t s : samples_ns) sum_ns += static_cast<double>(s);
   std::sort(samples_ns.begin(), samples_ns.end());
-  std::printf("{\"p50_us\":%.3f,\"p99_us\":%.3f,\"mean_us\":%.3f,\"n\":%ld,\"min_us\":%.3f,\"max_us\":%.3f}\n",
+  std::printf("{\"p50_us\":%.3f,\"p99_us\":%.3f,\"mean_us\":%.3f,\"n\":%ld,\"min_us\":%.3f,\"max_us\":%.3f,\"quantiles_us\":[",
               Percentile(samples_ns, 0.50), Percentile(samples_ns, 0.99), sum_ns / static_cast<double>(iterations) / 1000.0,
               iterations, static_cast<double>(samples_ns.front()) / 1000.0,
               static_cast<double>(samples_ns.back()) / 1000.0);
+  // Probabilities in per mille, with the nearest rank in integers (ceil(per_mille * n / 1000)), as
+  // stats.ts's quantilesUs() does: 10, 20, ..., 990, then 995 and 999.
+  const size_t n = samples_ns.size();
+  for (size_t per_mille = 10; per_mille <= 999; per_mille += per_mille < 990 ? 10 : per_mille < 995 ? 5 : 4) {
+    const size_t rank = std::max<size_t>(1, (per_mille * n + 999) / 1000);
+    std::printf("%s%.3f", per_mille == 10 ? "" : ",", static_cast<double>(samples_ns[rank - 1]) / 1000.0);
+  }
+  std::printf("]}\n");
 
   g_ort->ReleaseMemoryInfo(memory_info);
   g_ort->ReleaseSession(session);
