@@ -37,21 +37,13 @@ export interface BatchingRunner {
 }
 
 /**
- * Batch 1 per request: every dim 'N' of the model's inputs is 1. dlrm's widths are those of
- * DLRM in models/dlrm.ts, written out so a trial process does not load the model generator
- * (and onnx-proto); bench/batching.ts checks that they agree.
+ * Batch 1 per request: every dim 'N' of the model's inputs is 1. dlrm's widths (bench/trials.ts)
+ * are those of DLRM in models/dlrm.ts, written out so a trial process does not load the model
+ * generator (and onnx-proto); bench/batching.ts checks that they agree.
  */
 export const BATCHING_MODELS = {
   ctr_mlp: MODELS.ctr_mlp,
-  dlrm: {
-    name: 'dlrm',
-    path: 'models/out/dlrm.onnx',
-    inputs: [
-      { name: 'dense', type: 'float32', dims: ['N', 13], fill: 'uniform' },
-      // 'ids' draws from [0, 1000): DLRM.tableRows rows per embedding table.
-      { name: 'sparse', type: 'int64', dims: ['N', 8], fill: 'ids' },
-    ],
-  },
+  dlrm: MODELS.dlrm,
 } as const satisfies Record<string, ModelSpec>;
 
 export const CONCURRENCIES: readonly number[] = [1, 8, 64, 256];

@@ -114,17 +114,20 @@ export interface BenchArgs {
   repeats: number;
   quick: boolean;
   only?: string;
+  /** Every trial rather than the headline set (where a bench has both). */
+  full: boolean;
 }
 
-/** Parses `--repeats=N`, `--quick` and `--only=<model>`; throws on anything else. */
+/** Parses `--repeats=N`, `--quick`, `--only=<model>` and `--full`; throws on anything else. */
 export function parseBenchArgs(argv: readonly string[], defaultRepeats: number): BenchArgs {
-  const args: BenchArgs = { repeats: defaultRepeats, quick: false };
+  const args: BenchArgs = { repeats: defaultRepeats, quick: false, full: false };
   for (const a of argv) {
     const [key, value] = a.split('=', 2) as [string, string | undefined];
     if (key === '--repeats' && value && /^[1-9]\d*$/.test(value)) args.repeats = Number(value);
     else if (key === '--quick') args.quick = true;
     else if (key === '--only' && value) args.only = value;
-    else throw new TypeError(`Expected --repeats=N, --quick or --only=<model> but received '${a}'`);
+    else if (key === '--full' && value === undefined) args.full = true;
+    else throw new TypeError(`Expected --repeats=N, --quick, --only=<model> or --full but received '${a}'`);
   }
   return args;
 }

@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: the per-call latency benchmark (issue 2).
  *
- *   node dist/bench/run.js [--repeats=5] [--quick] [--only=ctr_mlp]
+ *   node dist/bench/run.js [--repeats=5] [--quick] [--only=ctr_mlp] [--full]
  *
  * Runs every trial of bench/trials.ts in a fresh process, `repeats` times. Within a repeat
  * the runners of a group run back to back, in an order rotated each repeat, so drift in the
@@ -22,7 +22,7 @@ import { type BenchArgs, codeState, parseBenchArgs, sleep } from './harness.js';
 import { latencyPlots, writePlots } from './plots.js';
 import { type HopFloorResult, type LatencyGroupResult, type LoopDelayResult, type MachineInfo, groupFigures, markdown } from './report.js';
 import { type LatencySummary, QUANTILE_PER_MILLE } from './stats.js';
-import { HOP_FLOOR_TRIAL, LATENCY_GROUPS, LOOP_DELAY_TRIALS, RUNNERS, type LatencyTrial, type Runner, type Trial, groupLabel, latencyTrial } from './trials.js';
+import { FULL_LATENCY_GROUPS, HOP_FLOOR_TRIAL, LATENCY_GROUPS, LOOP_DELAY_TRIALS, RUNNERS, type LatencyTrial, type Runner, type Trial, groupLabel, latencyTrial } from './trials.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 const TRIAL_JS = resolve(ROOT, 'dist/bench/trial.js');
@@ -38,7 +38,7 @@ function log(msg: string): void {
 
 /** Generates missing models and builds the raw C loop if absent; returns its path or null. */
 function preflight(): string | null {
-  const models = new Set([...LATENCY_GROUPS.map((g) => g.model.path), ...LOOP_DELAY_TRIALS.map((t) => t.model.path)]);
+  const models = new Set([...FULL_LATENCY_GROUPS.map((g) => g.model.path), ...LOOP_DELAY_TRIALS.map((t) => t.model.path)]);
   if ([...models].some((m) => !existsSync(resolve(ROOT, m)))) {
     log('bench: generating models into models/out/ ...');
     const r = spawnSync(process.execPath, [resolve(ROOT, 'dist/models/generate.js')], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
@@ -109,7 +109,7 @@ async function main(): Promise<void> {
   const loadAvgStart = loadavg();
   const rawBinary = preflight();
   const code = codeState();
-  const groups = LATENCY_GROUPS.filter((g) => !args.only || g.model.name === args.only).map((g) =>
+  const groups = (args.full ? FULL_LATENCY_GROUPS : LATENCY_GROUPS).filter((g) => !args.only || g.model.name === args.only).map((g) =>
     args.quick ? { ...g, iterations: Math.max(20, Math.ceil(g.iterations / 10)), warmup: Math.ceil(g.warmup / 10) } : g,
   );
   const loopTrials = LOOP_DELAY_TRIALS.filter((t) => !args.only || t.model.name === args.only);

@@ -53,6 +53,20 @@ export const MODELS = {
       { name: 'attention_mask', type: 'int64', dims: ['N', 'S'], fill: 'ones' },
     ],
   },
+  dlrm: {
+    name: 'dlrm',
+    path: 'models/out/dlrm.onnx',
+    inputs: [
+      { name: 'dense', type: 'float32', dims: ['N', 13], fill: 'uniform' },
+      // 'ids' draws from [0, 1000): DLRM.tableRows rows per embedding table.
+      { name: 'sparse', type: 'int64', dims: ['N', 8], fill: 'ids' },
+    ],
+  },
+  cnn_small: {
+    name: 'cnn_small',
+    path: 'models/out/cnn_small.onnx',
+    inputs: [{ name: 'x', type: 'float32', dims: ['N', 3, 224, 224], fill: 'uniform' }],
+  },
   slow_matmul: {
     name: 'slow_matmul',
     path: 'models/out/slow_matmul.onnx',
@@ -121,6 +135,22 @@ export const LATENCY_GROUPS: readonly LatencyGroup[] = [
   { model: MODELS.ctr_mlp, batch: 32, intraOpThreads: 2, iterations: 2_000, warmup: 200 },
   { model: MODELS.bert_mini, batch: 1, intraOpThreads: 1, iterations: 60, warmup: 5 },
   { model: MODELS.bert_mini, batch: 1, intraOpThreads: 2, iterations: 60, warmup: 5 },
+];
+
+/**
+ * `--full` (what `npm run bench:full` runs): every model of issue 5 at batch 1 and 32 with 1 and
+ * 2 intra-op threads, the headline groups first. About 10 minutes on this machine.
+ */
+export const FULL_LATENCY_GROUPS: readonly LatencyGroup[] = [
+  ...LATENCY_GROUPS,
+  { model: MODELS.bert_mini, batch: 32, intraOpThreads: 1, iterations: 10, warmup: 2 },
+  { model: MODELS.bert_mini, batch: 32, intraOpThreads: 2, iterations: 10, warmup: 2 },
+  ...[1, 2].flatMap((intraOpThreads) => [
+    { model: MODELS.dlrm, batch: 1, intraOpThreads, iterations: 5_000, warmup: 500 },
+    { model: MODELS.dlrm, batch: 32, intraOpThreads, iterations: 1_000, warmup: 100 },
+    { model: MODELS.cnn_small, batch: 1, intraOpThreads, iterations: 300, warmup: 30 },
+    { model: MODELS.cnn_small, batch: 32, intraOpThreads, iterations: 20, warmup: 3 },
+  ]),
 ];
 
 export const HOP_FLOOR_TRIAL: HopFloorTrial = { kind: 'hop-floor', iterations: 10_000, warmup: 1_000 };
