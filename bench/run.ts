@@ -17,24 +17,18 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { type BenchArgs, codeState, parseBenchArgs, sleep } from './harness.js';
+import { type BenchArgs, ROOT, codeState, lastJsonLine, log, parseBenchArgs, rotated, sleep } from './harness.js';
 import { latencyPlots, writePlots } from './plots.js';
 import { type HopFloorResult, type LatencyGroupResult, type LoopDelayResult, type MachineInfo, groupFigures, markdown } from './report.js';
 import { type LatencySummary, QUANTILE_PER_MILLE } from './stats.js';
 import { FULL_LATENCY_GROUPS, HOP_FLOOR_TRIAL, LATENCY_GROUPS, LOOP_DELAY_TRIALS, RUNNERS, type LatencyTrial, type Runner, type Trial, groupLabel, latencyTrial } from './trials.js';
 
-const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 const TRIAL_JS = resolve(ROOT, 'dist/bench/trial.js');
 const ORT_NODE_LIB_DIR = resolve(ROOT, 'node_modules/onnxruntime-node/bin/napi-v6/linux/x64');
 const RAW_CANDIDATES = ['build/Release/ortex_raw_run', 'build/ortex_raw_run'].map((p) => resolve(ROOT, p));
 const TRIAL_TIMEOUT_MS = 180_000;
 
 const parseArgs = (argv: string[]): BenchArgs => parseBenchArgs(argv, 5);
-
-function log(msg: string): void {
-  process.stderr.write(`${msg}\n`);
-}
 
 /** Generates missing models and builds the raw C loop if absent; returns its path or null. */
 function preflight(): string | null {
@@ -54,10 +48,6 @@ function preflight(): string | null {
   return raw ?? null;
 }
 
-function lastJsonLine(stdout: string): unknown {
-  const line = stdout.trim().split('\n').pop() ?? '';
-  return JSON.parse(line);
-}
 
 
 /**
@@ -95,12 +85,6 @@ function runTrialOnce(trial: Trial, rawBinary: string | null): unknown {
     throw new Error(`bench: trial ${what} failed (status ${r.status}, signal ${r.signal}):\n${r.stderr}`);
   }
   return lastJsonLine(r.stdout);
-}
-
-/** Rotates the runner order by the repeat index. */
-function rotated<T>(items: readonly T[], by: number): T[] {
-  const k = by % items.length;
-  return [...items.slice(k), ...items.slice(0, k)];
 }
 
 async function main(): Promise<void> {

@@ -1,7 +1,7 @@
 /** `ortex bench model.onnx [options]`: latency percentiles and throughput, or two setups side by side. */
 import { basename } from 'node:path';
 import { BENCH_SETTING_KEYS, parseCompareSpec, withSettings, type BenchTarget } from '../toolkit/bench-settings.js';
-import { benchModels, type BenchMetric, type BenchReport, type BenchResult, type Warmup } from '../toolkit/perf-analyzer.js';
+import { benchModels, metricValue, type BenchMetric, type BenchReport, type BenchResult, type Warmup } from '../toolkit/perf-analyzer.js';
 import { formatNumber, textTable } from '../toolkit/text-table.js';
 import { UsageError } from './serve-options.js';
 import { dims, parseToolArgs, positiveInt } from './tool-args.js';
@@ -110,10 +110,6 @@ const ROWS: ReadonlyArray<readonly [BenchMetric, string]> = [
   ['samplesPerS', 'samples/s'],
 ];
 
-function valueOf(r: BenchResult, m: BenchMetric): number {
-  return m === 'inferencesPerS' || m === 'samplesPerS' ? r[m] : r.latency[m];
-}
-
 const range = (r: BenchResult, m: BenchMetric) => `${formatNumber(r.spread[m].min)}-${formatNumber(r.spread[m].max)}`;
 
 export function formatBench(report: BenchReport): string {
@@ -129,7 +125,7 @@ export function formatBench(report: BenchReport): string {
       '',
       textTable(
         ['metric', 'whole run', 'block min', 'block median', 'block max'],
-        ROWS.map(([m, name]) => [name, valueOf(a, m), a.spread[m].min, a.spread[m].median, a.spread[m].max]),
+        ROWS.map(([m, name]) => [name, metricValue(a, m), a.spread[m].min, a.spread[m].median, a.spread[m].max]),
       ),
     ].join('\n');
   }
@@ -144,7 +140,7 @@ export function formatBench(report: BenchReport): string {
       ['metric', 'a', 'b', 'b/a', 'a blocks', 'b blocks', 'verdict'],
       ROWS.map(([m, name]) => {
         const v = c.metrics.find((x) => x.metric === m)!;
-        return [name, valueOf(a, m), valueOf(b, m), `${v.ratio.toFixed(3)}x`, range(a, m), range(b, m), v.verdict];
+        return [name, metricValue(a, m), metricValue(b, m), `${v.ratio.toFixed(3)}x`, range(a, m), range(b, m), v.verdict];
       }),
     ),
     '',

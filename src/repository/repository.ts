@@ -23,7 +23,7 @@ import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { OrtexError } from '../errors.js';
 import { type Logger, silentLogger } from '../server/logger.js';
-import { checkModelName, isModelName } from '../server/names.js';
+import { MODEL_VERSION_PATTERN, checkModelName, isModelName } from '../server/names.js';
 import { readModelConfig } from './model-config.js';
 import { configStamp, listModelNames, listVersions, selectVersions } from './repository-scan.js';
 import { type ModelOptionsHook, Servable, loadServable } from './servable.js';
@@ -84,7 +84,6 @@ function newEntry(name: string): ModelEntry {
   };
 }
 
-const VERSION_TEXT = /^[1-9]\d{0,15}$/;
 
 export class ModelRepository {
   readonly root: string;
@@ -173,7 +172,7 @@ export class ModelRepository {
       if (!s) throw this.#notReady(entry);
       return s.acquire();
     }
-    const v = VERSION_TEXT.test(version) ? Number(version) : NaN;
+    const v = MODEL_VERSION_PATTERN.test(version) ? Number(version) : NaN;
     const s = entry.serving.get(v);
     if (s) return s.acquire();
     if (entry.loading.has(v)) throw new OrtexError('ERR_MODEL_NOT_READY', `Version ${v} of model '${name}' is loading`);

@@ -59,15 +59,19 @@ export interface EncodedResponses {
    * record filled as for a cache hit; undefined when there is none.
    */
   answer(key: bigint, record: RequestRecord): Promise<EncodedMessage> | undefined;
-  /** Keeps a response sent to the request of `key`, which carried `rows` batch rows. */
-  store(key: bigint, message: EncodedMessage, rows: number): void;
+  /**
+   * Keeps a response sent to the request of `key`, which carried `rows` batch rows; returns
+   * the message as kept (a JSON body as bytes), to be sent as it is.
+   */
+  store(key: bigint, message: EncodedMessage, rows: number): EncodedMessage;
 }
 
 /** A cache and the middleware that consults it. */
 export interface ServerCache {
   readonly cache: ResponseCache;
   readonly middleware: InferMiddleware;
-  readonly encoded: EncodedResponses;
+  /** Absent when the in-process tier holds nothing (maxBytes 0): there would be nowhere to keep the bytes. */
+  readonly encoded?: EncodedResponses;
   /** Whether it has a Redis tier. */
   readonly redis: boolean;
 }
@@ -129,6 +133,7 @@ export function encodedResponses(cache: ResponseCache, atEndOfTurn: EndOfTurn = 
       // Kept as bytes: a JSON answer would otherwise be encoded to UTF-8 again on every hit.
       const body = typeof message.body === 'string' ? Buffer.from(message.body, 'utf8') : message.body;
       cache.setEncoded(key, { body, headerLength: message.headerLength, rows });
+      return message.headerLength === undefined ? { body } : { body, headerLength: message.headerLength };
     },
   };
 }
@@ -183,5 +188,10 @@ export function createServerCache(options: ServerCacheOptions, logger: Logger): 
     ...(redis !== undefined && { redis: { ...redis, onError: redisErrorLog(logger) } }),
   });
   const atEndOfTurn = endOfTurn();
-  return { cache, middleware: cacheMiddleware(cache, atEndOfTurn), encoded: encodedResponses(cache, atEndOfTurn), redis: redis !== undefined };
+  return {
+    cache,
+    middleware: cacheMiddleware(cache, atEndOfTurn),
+    ...(options.maxBytes > 0 && { encoded: encodedResponses(cache, atEndOfTurn) }),
+    redis: redis !== undefined,
+  };
 }

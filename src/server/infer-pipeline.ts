@@ -125,8 +125,8 @@ export function runInfer(
       (outputs) => {
         try {
           record.inferEndMs = performance.now();
-          const message = encodeInferResult(servable.name, servable.versionText, request.id, prepared.outputs, prepared.binary, outputs);
-          if (encodedKey !== undefined) encoded!.store(encodedKey, message, prepared.rows);
+          let message = encodeInferResult(servable.name, servable.versionText, request.id, prepared.outputs, prepared.binary, outputs);
+          if (encodedKey !== undefined) message = encoded!.store(encodedKey, message, prepared.rows);
           record.outputMs = performance.now();
           return message;
         } finally {

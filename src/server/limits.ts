@@ -74,6 +74,9 @@ const FLAG: Record<keyof LimitOptions, string> = {
   sendTimeoutMs: '--send-timeout-ms',
 };
 
+/** What a request over --max-request-elements is told to do. */
+export const MAX_ELEMENTS_HINT = `send fewer or smaller tensors, or raise ${FLAG.maxRequestElements}`;
+
 /** Fills in the defaults. @throws OrtexError ERR_OPTION_INVALID for a limit that is not a positive safe integer. */
 export function resolveLimits(o: LimitOptions = {}): Required<LimitOptions> {
   const out = { ...DEFAULT_LIMITS };

@@ -26,7 +26,7 @@ import { type ServerCacheOptions, createServerCache } from './cache-middleware.j
 import { corsPolicy } from './cors.js';
 import { HttpContext } from './http.js';
 import { type InferMiddleware, type InferPipeline, composeInfer, runInfer } from './infer-pipeline.js';
-import { type LimitOptions, PendingBytes, resolveLimits } from './limits.js';
+import { type LimitOptions, MAX_ELEMENTS_HINT, PendingBytes, resolveLimits } from './limits.js';
 import { type Logger, createLogger } from './logger.js';
 import { type MetricsListener, listenMetrics, registerMetricsRoute } from './metrics-route.js';
 import { DEFAULT_MAX_BODY_BYTES } from './oip-message.js';
@@ -221,11 +221,11 @@ export function createServer(options: ServerOptions): OrtexServer {
   const pipeline: InferPipeline = {
     repository,
     handler: composeInfer(middleware),
-    limits: { maxBodyBytes, maxElements: limits.maxRequestElements, maxElementsHint: 'send fewer or smaller tensors, or raise --max-request-elements' },
+    limits: { maxBodyBytes, maxElements: limits.maxRequestElements, maxElementsHint: MAX_ELEMENTS_HINT },
     admission: { pending: new PendingBytes(limits.maxPendingBytes), maxBatchBytes: limits.maxBatchBytes },
     // Answering before the middleware would hide those requests from it: with middleware of the
     // user's own, every request goes through it and only the outputs' cache applies.
-    ...(cache && (options.middleware ?? []).length === 0 && { encoded: cache.encoded }),
+    ...(cache?.encoded && (options.middleware ?? []).length === 0 && { encoded: cache.encoded }),
   };
   const userObservers = options.onRequest === undefined ? [] : Array.isArray(options.onRequest) ? options.onRequest : [options.onRequest as RequestObserver];
   const observe = (record: RequestRecord): void => {

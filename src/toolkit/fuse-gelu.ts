@@ -76,6 +76,8 @@ export function fuseGelu(model: ModelProto): FusedGelu[] {
   const g = new GraphEditor(model);
   const fused: FusedGelu[] = [];
   const claimed = new Set<NodeProto>();
+  // Node order does not change until commit(): positions are read once.
+  const position = new Map(g.nodes.map((n, i) => [n, i]));
   for (const erf of g.nodes) {
     if (erf.opType !== 'Erf' || (erf.domain ?? '') !== '') continue;
     const m = matchGelu(g, erf);
@@ -84,7 +86,7 @@ export function fuseGelu(model: ModelProto): FusedGelu[] {
     const base = erf.name || m.output;
     const gelu = g.makeNode('Gelu', [m.x], [m.output], `${base}_gelu`, [], 'com.microsoft');
     // The Gelu goes where the last node was: x and everything before it are defined there.
-    const last = m.nodes.reduce((a, b) => (g.nodes.indexOf(a) > g.nodes.indexOf(b) ? a : b));
+    const last = m.nodes.reduce((a, b) => (position.get(a)! > position.get(b)! ? a : b));
     for (const n of m.nodes) g.replace(n, n === last ? [gelu] : []);
     fused.push({ name: gelu.name!, nodes: m.nodes.map((n) => n.name || n.output![0]!) });
   }

@@ -52,16 +52,16 @@ function concatColumns(weights: readonly TensorProto[]): { data: Float32Array; c
 }
 
 /**
- * Merges, in place, every group of two or more MatMuls that `eligible` accepts, share input
- * A and have constant float 2-D weights. Returns the merges made.
+ * Merges, in place, every group of two or more MatMuls that share input A, have constant
+ * float 2-D weights and that `eligible` accepts (it is given the node and its weight). Returns the merges made.
  */
-export function mergeSiblingMatMuls(model: ModelProto, eligible: (node: NodeProto) => boolean): MergedMatMuls[] {
+export function mergeSiblingMatMuls(model: ModelProto, eligible: (node: NodeProto, weight: TensorProto) => boolean): MergedMatMuls[] {
   const g = new GraphEditor(model);
   const groups = new Map<string, NodeProto[]>();
   for (const node of g.nodes) {
-    if (node.opType !== 'MatMul' || (node.domain ?? '') !== '' || !eligible(node)) continue;
+    if (node.opType !== 'MatMul' || (node.domain ?? '') !== '') continue;
     const w = g.initializer(node.input?.[1]);
-    if (!w || w.dataType !== DataType.FLOAT || dimsOf(w).length !== 2) continue;
+    if (!w || w.dataType !== DataType.FLOAT || dimsOf(w).length !== 2 || !eligible(node, w)) continue;
     const a = node.input![0]!;
     if (g.initializer(a)) continue;
     const list = groups.get(a);

@@ -25,8 +25,7 @@ import { OrtexError } from '../errors.js';
 import { InferenceSession, type ValueMetadata } from '../inference-session.js';
 import { MAX_BATCH_ROWS } from '../model-options.js';
 import { createModel } from '../model.js';
-import type { SessionOptions } from '../session-options.js';
-import { describeTarget, resolveTarget, type BenchMode, type BenchTarget, type ResolvedTarget } from './bench-settings.js';
+import { describeTarget, resolveTarget, type BenchTarget, type ResolvedTarget } from './bench-settings.js';
 import { latencyPercentiles, spread, type LatencyPercentiles, type Spread } from './latency-stats.js';
 import { readModel } from './onnx-model.js';
 import { RandomFeeds, hasBatchDimOrDynamic, readSampleFile, type Feeds } from './sample-feeds.js';
@@ -59,14 +58,9 @@ export interface BenchBlock extends Record<BenchMetric, number> {
   readonly seconds: number;
 }
 
-export interface BenchResult {
+/** One target's settings (every default filled in) and what it measured. */
+export interface BenchResult extends ResolvedTarget {
   readonly label: 'a' | 'b';
-  readonly model: string;
-  readonly batch: number;
-  readonly concurrency: number;
-  readonly mode: BenchMode;
-  readonly maxQueueDelayUs: number;
-  readonly session: SessionOptions;
   /** Providers the model really ran on (after any fallback). */
   readonly executionProviders: readonly string[];
   /** The settings in one line. */
@@ -389,9 +383,14 @@ export function falseAlarmRate(repeats: number): number {
   return 2 / c;
 }
 
+/** A metric over the whole run: a rate of the result, or a percentile of its latency. */
+export function metricValue(r: BenchResult, m: BenchMetric): number {
+  return m === 'inferencesPerS' || m === 'samplesPerS' ? r[m] : r.latency[m];
+}
+
 function compareResults(a: BenchResult, b: BenchResult): NonNullable<BenchReport['comparison']> {
   const sample = (r: BenchResult, m: BenchMetric): MetricSample => ({
-    value: m === 'inferencesPerS' || m === 'samplesPerS' ? r[m] : r.latency[m],
+    value: metricValue(r, m),
     blocks: r.blocks.map((x) => x[m]),
   });
   return {

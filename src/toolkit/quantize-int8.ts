@@ -128,11 +128,10 @@ export function rewriteInt8(model: ModelProto, types: ReadonlyMap<string, ValueT
   const only = options.onlyNodes ? new Set(options.onlyNodes) : undefined;
   const perChannel = options.perChannel ?? true;
   const merged = perChannel && options.mergeSiblings !== false && ops.has('MatMul')
-    ? mergeSiblingMatMuls(model, (node) => {
+    ? mergeSiblingMatMuls(model, (node, weight) => {
       const name = node.name ?? '';
       if (excluded.has(name) || (only && !only.has(name)) || types.get(node.input?.[0] ?? '')?.elemType !== DataType.FLOAT) return false;
-      const w = model.graph?.initializer?.find((t) => t.name === node.input?.[1]);
-      return w !== undefined && elementCount(dimsOf(w)) >= (options.minWeightElements ?? 0);
+      return elementCount(dimsOf(weight)) >= (options.minWeightElements ?? 0);
     })
     : [];
   const g = new GraphEditor(model);

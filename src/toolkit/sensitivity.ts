@@ -15,7 +15,7 @@
  * ```
  */
 import { InferenceSession } from '../inference-session.js';
-import { decodeModel, encodeModel, readModel } from './onnx-model.js';
+import { decodeModel, encodeModel, readModel, type ModelProto } from './onnx-model.js';
 import type { OutputComparison } from './output-metrics.js';
 import { compareOutputs } from './paired-runs.js';
 import { checkInt8Options, rewriteInt8, type Int8Options } from './quantize-int8.js';
@@ -63,7 +63,7 @@ export async function int8Sensitivity(path: string, options: SensitivityOptions 
   const sessionOptions = options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {};
   const reference = await InferenceSession.create(original, sessionOptions);
   try {
-    const batches = await sampleBatches(reference, original, options);
+    const batches = await sampleBatches(reference, model, options);
     const run = async (int8: Int8Options): Promise<{ rewritten: ReturnType<typeof rewriteInt8>; outputs: OutputComparison[] }> => {
       const copy = decodeModel(original);
       const rewritten = rewriteInt8(copy, types, int8);
@@ -110,8 +110,8 @@ export async function int8Sensitivity(path: string, options: SensitivityOptions 
   }
 }
 
-async function sampleBatches(reference: InferenceSession, model: Uint8Array, options: SensitivityOptions): Promise<Feeds[]> {
+async function sampleBatches(reference: InferenceSession, model: ModelProto, options: SensitivityOptions): Promise<Feeds[]> {
   if (options.inputs) return readSampleFile(options.inputs, reference.inputMetadata);
-  const random = new RandomFeeds(reference.inputMetadata, decodeModel(model), { dims: options.dims }, options.seed ?? 1);
+  const random = new RandomFeeds(reference.inputMetadata, model, { dims: options.dims }, options.seed ?? 1);
   return randomBatches(random, options.samples ?? 64, hasBatchDimOrDynamic(reference.inputMetadata));
 }
