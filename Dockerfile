@@ -56,5 +56,6 @@ EXPOSE 8000 8002
 # node:20-bookworm-slim has no curl: Node's own fetch asks the liveness endpoint.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:8000/v2/health/live').then((r) => process.exit(r.status === 200 ? 0 : 1), () => process.exit(1))"]
-ENTRYPOINT ["node", "/app/dist/src/cli/ortex.js"]
+# node's flags: src/cli/node-flags.ts (the CLI's first line and npm start carry the same).
+ENTRYPOINT ["node", "--min-semi-space-size=16", "--max-semi-space-size=16", "/app/dist/src/cli/ortex.js"]
 CMD ["serve", "--host", "0.0.0.0", "--port", "8000", "--repo", "/app/models/repository"]

@@ -16,6 +16,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { SERVE_NODE_FLAGS } from '../src/cli/node-flags.js';
 import { packageRoot } from '../src/package-info.js';
 import { codeState } from './harness.js';
 import type { MachineInfo } from './report.js';
@@ -45,7 +46,7 @@ export interface SoakOptions {
   tolerance?: number;
   /** More `ortex serve` flags. */
   serverArgs?: readonly string[];
-  /** Flags for the server's node (e.g. `--max-semi-space-size=16`), before the script. */
+  /** Flags for the server's node, before the script. Default: those it ships with (SERVE_NODE_FLAGS). */
   serverNodeFlags?: readonly string[];
   /** Progress lines (one per window). */
   log?: (line: string) => void;
@@ -259,7 +260,7 @@ export function soakOptions(o: SoakOptions): SoakResult['options'] {
     tolerance,
     pin: o.pin ?? null,
     serverArgs: o.serverArgs ?? [],
-    serverNodeFlags: o.serverNodeFlags ?? [],
+    serverNodeFlags: o.serverNodeFlags ?? SERVE_NODE_FLAGS,
   };
 }
 

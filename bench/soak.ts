@@ -5,14 +5,16 @@
  * and soak.md, prints the summary; exits 1 when a request failed or the server did not shut
  * down cleanly.
  *
- *   node dist/bench/soak.js [--requests N] [--duration S] [--concurrency N] [--window S] [--pin] [--server-node-flag F]...
+ *   node dist/bench/soak.js [--requests N] [--duration S] [--concurrency N] [--window S] [--pin] [--server-node-flag F]... [--no-server-node-flags]
  *
  * --requests N          requests in all (default 1000000)
  * --duration S          stop after S seconds (alone: run for S seconds, whatever the count)
  * --concurrency N       closed loops per transport (default 16)
  * --window S            latency window in seconds (default 5)
  * --pin                 server on CPU 0, load on CPU 1 (taskset)
- * --server-node-flag F  a flag for the server's node, e.g. --server-node-flag=--max-semi-space-size=16 (repeatable)
+ * --server-node-flag F  a flag for the server's node in place of those `ortex serve` ships with
+ *                       (src/cli/node-flags.ts), e.g. --server-node-flag=--max-semi-space-size=32 (repeatable)
+ * --no-server-node-flags  the server's node with V8's defaults
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -46,7 +48,8 @@ function parseArgs(argv: readonly string[]): SoakOptions {
       const f = value();
       if (!f?.startsWith('--')) throw new TypeError(`Expected a node flag (--...) for --server-node-flag but received ${JSON.stringify(f)}`);
       nodeFlags.push(f);
-    } else throw new TypeError(`Expected --requests N, --duration S, --concurrency N, --window S, --pin or --server-node-flag F but received '${argv[i]}'`);
+    } else if (flag === '--no-server-node-flags') o.serverNodeFlags = [];
+    else throw new TypeError(`Expected --requests N, --duration S, --concurrency N, --window S, --pin, --server-node-flag F or --no-server-node-flags but received '${argv[i]}'`);
   }
   if (nodeFlags.length > 0) o.serverNodeFlags = nodeFlags;
   return o;

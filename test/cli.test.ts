@@ -3,8 +3,9 @@
 // inference over a real socket, and exiting 0 after a graceful shutdown on SIGTERM/SIGINT.
 // It runs dist/: `npm ci` (or `npx tsc -p .`) builds it.
 import { spawnSync } from 'node:child_process';
-import { existsSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { SERVE_NODE_FLAGS } from '../src/cli/node-flags.js';
 import { CLI, ROOT, startServe } from './fixtures/serve-process.js';
 
 const BUNDLED_MODEL = `${ROOT}models/repository/ctr_mlp/1/model.onnx`;
@@ -80,5 +81,34 @@ describe('ortex serve (npm start)', () => {
     expect(help.status).toBe(0);
     expect(help.stdout).toMatch(/--model-control-mode M/);
     expect(run('--version').stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+  });
+});
+
+describe("the node flags `ortex serve` ships with (src/cli/node-flags.ts)", () => {
+  const firstLine = readFileSync(CLI, 'utf8').split('\n', 1)[0]!;
+
+  it("are the CLI's first line and npm start's (the Dockerfile's: test/deploy-manifests.test.ts)", () => {
+    expect(firstLine).toBe(`#!/usr/bin/env -S node ${SERVE_NODE_FLAGS.join(' ')}`);
+    const pkg = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { scripts: Record<string, string> };
+    expect(pkg.scripts.start).toBe(`node ${SERVE_NODE_FLAGS.join(' ')} dist/src/cli/ortex.js serve`);
+  });
+
+  it('are what node runs with, in the primary and each worker, when the CLI runs as a program', async () => {
+    // What the kernel runs for `ortex serve ...` (npm's bin link): the interpreter line's
+    // program with the rest of the line as one argument, then the script and its arguments.
+    const [program, rest] = [firstLine.slice(2, firstLine.indexOf(' ')), firstLine.slice(firstLine.indexOf(' ') + 1)];
+    const s = await startServe(['--workers', '2'], 'workers ready', [], [program, rest]);
+    try {
+      const pids = [s.child.pid!, ...(s.ready.workers as number[])];
+      expect(pids).toHaveLength(3);
+      for (const pid of pids) {
+        const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        expect(argv.slice(1, 1 + SERVE_NODE_FLAGS.length), `node's flags in process ${pid}: ${argv.join(' ')}`).toEqual(SERVE_NODE_FLAGS);
+        expect(argv[1 + SERVE_NODE_FLAGS.length]).toBe(CLI);
+      }
+    } finally {
+      s.child.kill('SIGTERM');
+      await s.exited;
+    }
   });
 });

@@ -8,6 +8,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SERVE_NODE_FLAGS } from '../src/cli/node-flags.js';
 import { ROOT, type ServeProcess, startServe } from './fixtures/serve-process.js';
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -252,9 +253,9 @@ describe('Dockerfile', () => {
     expect(runtime.some((i) => i.op === 'RUN' && /apt-get/.test(i.rest))).toBe(false);
   });
 
-  it('starts the CLI of the built package with flags `ortex serve` accepts', async () => {
-    expect(entrypoint).toEqual(['node', '/app/dist/src/cli/ortex.js']);
-    expect(existsSync(inPackage(entrypoint[1]!)), `${entrypoint[1]} (build with npx tsc -p .)`).toBe(true);
+  it('starts the CLI of the built package, with the node flags it ships with and flags `ortex serve` accepts', async () => {
+    expect(entrypoint).toEqual(['node', ...SERVE_NODE_FLAGS, '/app/dist/src/cli/ortex.js']);
+    expect(existsSync(inPackage(entrypoint.at(-1)!)), `${entrypoint.at(-1)} (build with npx tsc -p .)`).toBe(true);
     expect(cmd[0]).toBe('serve');
     const parsed = await (await serveParser())(cmd.slice(1));
     expect(parsed.options).toMatchObject({ host: '0.0.0.0', port: 8000, repository: '/app/models/repository' });

@@ -28,11 +28,6 @@ describe('ortex serve under a soak (bench/soak-run.ts)', () => {
       windowMs: 1000,
       sampleMs: 100,
       warmupFraction: 0.25,
-      // V8 sizes its young generation by the allocation rate, and its committed heap then
-      // moves RSS by ±15 MiB at any moment (seen in the million-request soak, with nothing
-      // kept: bench/RESULTS.md). Fixed at the size it usually settles at, RSS moves only
-      // with memory actually held.
-      serverNodeFlags: ['--min-semi-space-size=16', '--max-semi-space-size=16'],
     });
     const s = r.summary;
     const mib = (b: number) => (b / 2 ** 20).toFixed(1);

@@ -1,9 +1,11 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --min-semi-space-size=16 --max-semi-space-size=16
 /**
  * The `ortex` command. `ortex serve [options]` serves a model repository until SIGTERM or
  * SIGINT, then shuts down gracefully (stop accepting, not ready, finish what is in flight,
  * close the models) and exits 0; a second signal exits at once with status 1. Exit status 1
  * also when the server cannot start, 2 for a usage error.
+ *
+ * The first line runs node with SERVE_NODE_FLAGS (node-flags.ts says why).
  */
 
 import { packageVersion } from '../package-info.js';
