@@ -1,6 +1,7 @@
 // The in-process response cache: the byte-bounded LRU, single flight, the binary form of a
 // cached response, and the facade in front of a real batched model (ctr_mlp), where
 // model.stats().requests proves how many inferences a burst of requests cost.
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tensor, createModel, type Model } from '../src/index.js';
 import { TENSOR_TYPES, dataLength, dtypeByName } from '../src/dtypes.js';
@@ -57,6 +58,48 @@ describe('LruCache', () => {
     now = 20;
     lru.set('new', 2, 60);
     expect(lru.stats()).toMatchObject({ expirations: 1, evictions: 0, entries: 1 });
+  });
+
+  it('evicts an entry used less recently than all but under a quarter of the others (exactly LRU below 8 entries)', () => {
+    // Hits on held entries (picked by index) between inserts of new keys, each of which evicts
+    // one once the cache is full, and now and then a clear().
+    const op = fc.oneof({ arbitrary: fc.constantFrom('get', 'set'), weight: 20 }, { arbitrary: fc.constant('clear'), weight: 1 });
+    const ops = fc.array(fc.record({ op, pick: fc.nat() }), { minLength: 1, maxLength: 300 });
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 32 }), ops, (capacity, script) => {
+        const lru = new LruCache<number, number>({ maxBytes: capacity, ttlMs: 0 });
+        const lastUse = new Map<number, number>(); // the keys held, and when each was last set or hit
+        let fresh = 0;
+        const set = (t: number) => {
+          const key = fresh++;
+          lru.set(key, key, 1);
+          lastUse.set(key, t);
+          const evicted = [...lastUse.keys()].filter((k) => !lru.has(k));
+          expect(evicted.length).toBe(lastUse.size > capacity ? 1 : 0);
+          for (const k of evicted) {
+            const used = lastUse.get(k)!;
+            lastUse.delete(k);
+            // Entries kept that were used before the one evicted: none for an exact LRU.
+            const olderKept = [...lastUse.values()].filter((u) => u < used).length;
+            expect(olderKept).toBeLessThan(Math.max(1, capacity >> 2));
+          }
+        };
+        for (let i = 0; i < capacity; i++) set(i - capacity);
+        script.forEach(({ op, pick }, t) => {
+          if (op === 'set') return set(t);
+          if (op === 'clear') {
+            lru.clear();
+            lastUse.clear();
+            return;
+          }
+          if (lastUse.size === 0) return;
+          const key = [...lastUse.keys()][pick % lastUse.size]!;
+          expect(lru.get(key)).toBe(key);
+          lastUse.set(key, t);
+        });
+      }),
+      { seed: 7, numRuns: 500 },
+    );
   });
 
   it('refuses options out of range', async () => {

@@ -51,9 +51,10 @@ export function readBody(res: HttpResponse, contentLength: string, maxBytes: num
     done(new OrtexError('ERR_REQUEST_INVALID', `Expected a Content-Length of a byte count but received "${contentLength}"`), null);
     return;
   }
-  // allocUnsafeSlow: a buffer of its own, starting an ArrayBuffer, so binary tensor sections
-  // are aligned whenever their offset in the body is (see oip-binary-data.ts).
-  const whole = declared >= 0 && declared <= maxBytes ? Buffer.allocUnsafeSlow(declared) : null;
+  // Binary tensor sections must stay aligned whenever their offset in the body is (see
+  // oip-binary-data.ts): Node's pool, which serves small sizes, starts each buffer 8-byte
+  // aligned, and larger ones start an ArrayBuffer of their own.
+  const whole = declared >= 0 && declared <= maxBytes ? Buffer.allocUnsafe(declared) : null;
   const chunks: Buffer[] = [];
   let received = 0;
   let finished = false;
