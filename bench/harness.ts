@@ -131,3 +131,12 @@ export function parseBenchArgs(argv: readonly string[], defaultRepeats: number):
   }
   return args;
 }
+
+/** The ONNX Runtime version ortex's addon reports, or 'unknown' when it does not load. */
+export async function ortexOrtVersion(): Promise<string> {
+  try {
+    return (await import('../src/index.js')).env.versions.onnxruntime;
+  } catch {
+    return 'unknown';
+  }
+}

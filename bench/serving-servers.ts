@@ -5,6 +5,7 @@
  */
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { SERVE_NODE_FLAGS } from '../src/cli/node-flags.js';
 import { ROOT } from './harness.js';
 import { ORTEX_CONFIGS, type ServingTrial } from './serving-trials.js';
 
@@ -37,7 +38,7 @@ export function serverCommand(trial: ServingTrial, port: number, scratch: string
     case 'ortex': {
       const repo = buildRepository(join(scratch, 'repository'), trial);
       const cache = trial.row.cache ? ['--cache-bytes', String(trial.row.cache.bytes)] : [];
-      return [...node, ORTEX_CLI, 'serve', '--repo', repo, '--port', String(port), '--log-level', 'warn', ...cache];
+      return [...node, ...SERVE_NODE_FLAGS, ORTEX_CLI, 'serve', '--repo', repo, '--port', String(port), '--log-level', 'warn', ...cache];
     }
   }
 }

@@ -9,6 +9,10 @@
  * queued must not run inside the timed window); runs wrk for `durationS`, pinned to
  * `pin.load`, with the server's CPU time read from /proc around it; stops the server with
  * SIGTERM. bench/serving.ts spawns this once per trial per repeat.
+ *
+ * bench/workers.ts imports its pieces (Server, runLoad, probe, settle, ...) and runs its trials
+ * in its own process; imported, this file runs no trial, but it does install its SIGTERM/SIGINT
+ * handler, which kills the servers and load generators started through it.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -16,6 +20,7 @@ import { request as httpRequest } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseInferResponse } from '../src/server/oip-codec.js';
 import { ROOT, trialMain } from './harness.js';
 import { type RequestPlan, requestPlan, writeRequestFile } from './serving-payloads.js';
@@ -72,7 +77,14 @@ function track<C extends ChildProcess>(child: C): C {
   return child;
 }
 
-class Server {
+/** User + system CPU seconds of process `pid` so far (all its threads), from /proc. */
+export function cpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+export class Server {
   readonly child: ChildProcess;
   stderr = '';
   constructor(argv: string[]) {
@@ -90,9 +102,7 @@ class Server {
   }
   /** User + system CPU seconds of the server process so far (all its threads). */
   cpuSeconds(): number {
-    const stat = readFileSync(`/proc/${this.child.pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+    return cpuSecondsOf(this.child.pid!);
   }
   async stop(): Promise<void> {
     if (this.exited) return;
@@ -106,7 +116,7 @@ class Server {
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const s = createNetServer();
     s.once('error', reject);
@@ -118,7 +128,7 @@ function freePort(): Promise<number> {
 }
 
 /** One request on a connection of its own. */
-function send(port: number, method: string, path: string, headers: Record<string, string>, body?: Buffer) {
+export function send(port: number, method: string, path: string, headers: Record<string, string>, body?: Buffer) {
   return new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }>((resolveReply, reject) => {
     const req = httpRequest({ host: '127.0.0.1', port, method, path, headers: { ...headers, connection: 'close' }, agent: false }, (res) => {
       const chunks: Buffer[] = [];
@@ -143,7 +153,7 @@ async function waitReady(server: Server, port: number): Promise<void> {
 }
 
 /** Sends the first body and checks the answer is a batch-1 inference response (any 200 for the constant server). */
-async function probe(port: number, plan: RequestPlan, trial: ServingTrial): Promise<ServingResult['probe']> {
+export async function probe(port: number, plan: RequestPlan, trial: ServingTrial): Promise<ServingResult['probe']> {
   const first = plan.bodies[0]!;
   const headers: Record<string, string> = first.headerLength === undefined
     ? { 'content-type': 'application/json' }
@@ -164,14 +174,14 @@ async function probe(port: number, plan: RequestPlan, trial: ServingTrial): Prom
 /**
  * The load generator of the row's transport (wrk, or bench/ws-load.ts for WebSocket), pinned,
  * for `seconds`, its cold values or Zipf ids (if any) from `coldOffset` on; resolves with its
- * summary line.
+ * summary line. `threads`: wrk's -t (each thread runs its share of the connections on its own core).
  */
-function runLoad(trial: ServingTrial, port: number, requestFile: string, seconds: number, coldOffset = 0): Promise<WrkSummary> {
+export function runLoad(trial: ServingTrial, port: number, requestFile: string, seconds: number, coldOffset = 0, threads = 1): Promise<WrkSummary> {
   const argv = trial.row.transport === 'websocket'
     ? ['-c', trial.pin.load, process.execPath, WS_LOAD_JS, JSON.stringify({
       url: `ws://127.0.0.1:${port}/v2/stream`, connections: trial.concurrency, durationS: seconds, timeoutS: trial.timeoutS, requestFile,
     })]
-    : ['-c', trial.pin.load, 'wrk', '-t1', `-c${trial.concurrency}`, `-d${seconds}s`, '--timeout', `${trial.timeoutS}s`, '-s', WRK_LUA, `http://127.0.0.1:${port}`];
+    : ['-c', trial.pin.load, 'wrk', `-t${threads}`, `-c${trial.concurrency}`, `-d${seconds}s`, '--timeout', `${trial.timeoutS}s`, '-s', WRK_LUA, `http://127.0.0.1:${port}`];
   return new Promise((resolveRun, reject) => {
     const env = { ...process.env, SERVING_REQUESTS: requestFile, SERVING_COLD_OFFSET: String(coldOffset) };
     const child = track(spawn('taskset', argv, { env, stdio: ['ignore', 'pipe', 'pipe'] }));
@@ -196,7 +206,7 @@ async function cacheCounts(port: number): Promise<{ hits: number; misses: number
 }
 
 /** Waits until the server used under 10 % of a core over 200 ms; resolves with the time taken, or -1. */
-async function settle(server: Server): Promise<number> {
+export async function settle(server: Server): Promise<number> {
   const start = Date.now();
   let last = server.cpuSeconds();
   while (Date.now() - start < SETTLE_TIMEOUT_MS) {
@@ -253,4 +263,4 @@ async function runTrial(trial: ServingTrial): Promise<ServingResult> {
   }
 }
 
-trialMain<ServingTrial>('serving', runTrial);
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) trialMain<ServingTrial>('serving', runTrial);

@@ -23,7 +23,7 @@ import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { servingPlots, writePlots } from './plots.js';
-import { ROOT, codeState, ensureModels, log, machineInfo, rotated, spawnTrial } from './harness.js';
+import { ROOT, codeState, ensureModels, log, machineInfo, ortexOrtVersion, rotated, spawnTrial } from './harness.js';
 import { type ServingGroupResult, type ServingNotes, servingFigures, servingMarkdown } from './serving-report.js';
 import { ORTEX_CLI } from './serving-servers.js';
 import type { ServingResult } from './serving-trial.js';
@@ -86,14 +86,6 @@ function siblings(cpu: string): string {
     return readFileSync(`/sys/devices/system/cpu/cpu${Number(cpu)}/topology/thread_siblings_list`, 'utf8').trim();
   } catch {
     return '?';
-  }
-}
-
-async function ortexOrtVersion(): Promise<string> {
-  try {
-    return (await import('../src/index.js')).env.versions.onnxruntime;
-  } catch {
-    return 'unknown';
   }
 }
 
