@@ -27,6 +27,7 @@
 import { Buffer } from 'node:buffer';
 import { type ResponseCache, createResponseCache } from '../cache/index.js';
 import type { Servable } from '../repository/servable.js';
+import type { Tensor } from '../tensor.js';
 import { invalidType, isObject } from '../validate.js';
 import type { InferMiddleware } from './infer-pipeline.js';
 import type { Logger } from './logger.js';
@@ -55,10 +56,10 @@ export interface EncodedResponses {
   /** The key of a request to `servable`, or undefined when its model does not cache. */
   key(servable: Servable, body: Uint8Array, headerLength: number | undefined): bigint | undefined;
   /**
-   * The stored response for `key`, resolved at the end of this event-loop turn, with the
-   * record filled as for a cache hit; undefined when there is none.
+   * Answers with the stored response for `key`: fills the record as for a cache hit, calls
+   * `reply` with it at the end of this event-loop turn and returns true; false when there is none.
    */
-  answer(key: bigint, record: RequestRecord): Promise<EncodedMessage> | undefined;
+  answer(key: bigint, record: RequestRecord, reply: (err: null, message: EncodedMessage) => void): boolean;
   /**
    * Keeps a response sent to the request of `key`, which carried `rows` batch rows; returns
    * the message as kept (a JSON body as bytes), to be sent as it is.
@@ -94,8 +95,8 @@ function redisErrorLog(logger: Logger): (err: Error) => void {
   };
 }
 
-/** Resolves with `value` at the end of the current event-loop turn. */
-type EndOfTurn = <T>(value: T) => Promise<T>;
+/** Calls `f` at the end of the current event-loop turn. */
+type EndOfTurn = (f: () => void) => void;
 
 /**
  * Hits are answered together at the end of the event-loop turn (setImmediate), not one by
@@ -109,10 +110,9 @@ function endOfTurn(): EndOfTurn {
   const answerAll = () => {
     for (const answer of due.splice(0)) answer();
   };
-  return (value) =>
-    new Promise((resolve) => {
-      if (due.push(() => resolve(value)) === 1) setImmediate(answerAll);
-    });
+  return (f) => {
+    if (due.push(f) === 1) setImmediate(answerAll);
+  };
 }
 
 /** The encoded responses of `cache` (see EncodedResponses). */
@@ -120,14 +120,15 @@ export function encodedResponses(cache: ResponseCache, atEndOfTurn: EndOfTurn = 
   return {
     key: (s, body, headerLength) =>
       s.config.responseCache.enable ? cache.encodedKey({ model: s.name, version: s.versionText, stamp: s.stamp, headerLength, body }) : undefined,
-    answer: (key, record) => {
+    answer: (key, record, reply) => {
       const found = cache.getEncoded(key);
-      if (found === undefined) return undefined;
+      if (found === undefined) return false;
       record.cache = 'hit';
       record.rows = found.rows;
       record.inputMs = record.inferEndMs = record.outputMs = performance.now();
       const message: EncodedMessage = found.headerLength === undefined ? { body: found.body } : { body: found.body, headerLength: found.headerLength };
-      return atEndOfTurn(message);
+      atEndOfTurn(() => reply(null, message));
+      return true;
     },
     store: (key, message, rows) => {
       // Kept as bytes: a JSON answer would otherwise be encoded to UTF-8 again on every hit.
@@ -169,7 +170,8 @@ export function cacheMiddleware(cache: ResponseCache, atEndOfTurn: EndOfTurn = e
     });
     return cache.run(key, () => next(call)).then((result) => {
       call.record.cache = result.cached;
-      return result.cached === 'hit' ? atEndOfTurn(result.outputs) : result.outputs;
+      if (result.cached !== 'hit') return result.outputs;
+      return new Promise<Record<string, Tensor>>((resolve) => atEndOfTurn(() => resolve(result.outputs)));
     });
   };
 }

@@ -68,14 +68,17 @@ export interface InferPipeline {
   readonly encoded?: EncodedResponses;
 }
 
+/** Receives the outcome of runInferInto(): an error, or the encoded response. Must not throw. */
+export type InferReply = (err: unknown, message: EncodedMessage | undefined) => void;
+
 /**
  * Runs one inference request.
  *
  * @param version '' or undefined for the model's latest ready version.
  * @param headerLength the Inference-Header-Content-Length value (undefined: all JSON).
  * @param signal the client's disconnect; cancels the request while it is still queued.
- * @throws the coded error of whichever step failed (404/503 from the repository, 400/413
- *   from parsing and checking, 503 from admission, 429/504/503 from the model, ...).
+ * @throws (rejects with) the coded error of whichever step failed (404/503 from the
+ *   repository, 400/413 from parsing and checking, 503 from admission, 429/504/503 from the model, ...).
  */
 export function runInfer(
   pipeline: InferPipeline,
@@ -86,12 +89,33 @@ export function runInfer(
   record: RequestRecord,
   signal?: AbortSignal,
 ): Promise<EncodedMessage> {
-  // Not async: one promise per request (the model's) rather than one per await.
+  return new Promise((resolve, reject) => {
+    runInferInto(pipeline, modelName, version, body, headerLength, record, signal, (err, message) => (err === null ? resolve(message!) : reject(err)));
+  });
+}
+
+/**
+ * runInfer() with a callback, for the HTTP route: a request answered from the stored bytes of a
+ * byte-identical one (most of them, under a cache that works) then costs no promise at all.
+ * `reply` is called exactly once, never synchronously (a stored response at the end of this
+ * event-loop turn, an error on the next microtask at the earliest).
+ */
+export function runInferInto(
+  pipeline: InferPipeline,
+  modelName: string,
+  version: string | undefined,
+  body: Uint8Array,
+  headerLength: number | undefined,
+  record: RequestRecord,
+  signal: AbortSignal | undefined,
+  reply: InferReply,
+): void {
+  const fail = (err: unknown): void => void Promise.resolve().then(() => reply(err, undefined));
   let servable: Servable;
   try {
     servable = pipeline.repository.acquire(modelName, version);
   } catch (err) {
-    return Promise.reject(err);
+    return fail(err);
   }
   record.servable = servable;
   record.binaryIn = headerLength !== undefined;
@@ -103,12 +127,9 @@ export function runInfer(
   try {
     const encoded = pipeline.encoded;
     const encodedKey = encoded?.key(servable, body, headerLength);
-    if (encodedKey !== undefined) {
-      const stored = encoded!.answer(encodedKey, record);
-      if (stored !== undefined) {
-        done();
-        return stored;
-      }
+    if (encodedKey !== undefined && encoded!.answer(encodedKey, record, reply)) {
+      done();
+      return;
     }
     // Admitted before parsing: parsing is what allocates (JSON values, copies of misaligned sections).
     const admission = pipeline.admission;
@@ -119,27 +140,30 @@ export function runInfer(
     if (admission) ticket!.grow(checkBatchBytes(servable, prepared.feeds, prepared.rows, body, admission.maxBatchBytes));
     if (signal) prepared.options.signal = signal;
     record.inputMs = performance.now();
-    return pipeline.handler({
+    pipeline.handler({
       servable, request, feeds: prepared.feeds, outputs: prepared.outputs, options: prepared.options, record,
     }).then(
       (outputs) => {
+        let message: EncodedMessage;
         try {
           record.inferEndMs = performance.now();
-          let message = encodeInferResult(servable.name, servable.versionText, request.id, prepared.outputs, prepared.binary, outputs);
+          message = encodeInferResult(servable.name, servable.versionText, request.id, prepared.outputs, prepared.binary, outputs);
           if (encodedKey !== undefined) message = encoded!.store(encodedKey, message, prepared.rows);
           record.outputMs = performance.now();
-          return message;
-        } finally {
+        } catch (err) {
           done();
+          return reply(err, undefined);
         }
+        done();
+        reply(null, message);
       },
       (err: unknown) => {
         done();
-        throw err;
+        reply(err, undefined);
       },
     );
   } catch (err) {
     done();
-    return Promise.reject(err);
+    fail(err);
   }
 }

@@ -11,7 +11,7 @@ import type { ControlAuth } from './auth.js';
 import { preflightHeaders } from './cors.js';
 import { type HttpContext, type HttpExchange, type RouteSpec, route } from './http.js';
 import { statusLine } from './http-status.js';
-import { type InferPipeline, runInfer } from './infer-pipeline.js';
+import { type InferPipeline, runInferInto } from './infer-pipeline.js';
 import { modelMetadataJson } from './model-metadata.js';
 import { checkModelName, checkModelVersion } from './names.js';
 import { HEADER_LENGTH_HEADER } from './oip-codec.js';
@@ -48,8 +48,19 @@ function segment(raw: string, what: string): string {
   return s;
 }
 
+/** Model names as sent in URLs, once checked, and what they decode to. Bounded: emptied when full. */
+const checkedNames = new Map<string, string>();
+const CHECKED_NAMES_MAX = 1024;
+
 /** The model name of a URL, decoded and checked (names.ts) before anything looks it up. */
-const modelParam = (raw: string): string => checkModelName(segment(raw, 'model name'));
+function modelParam(raw: string): string {
+  const known = checkedNames.get(raw);
+  if (known !== undefined) return known;
+  const name = checkModelName(segment(raw, 'model name'));
+  if (checkedNames.size >= CHECKED_NAMES_MAX) checkedNames.clear();
+  checkedNames.set(raw, name);
+  return name;
+}
 /** The version of a URL, decoded and checked: a positive integer. */
 const versionParam = (raw: string): string => checkModelVersion(segment(raw, 'model version'));
 
@@ -76,8 +87,8 @@ function refuseWhileDraining(ctx: RouteContext): void {
 const INFER_SPEC: RouteSpec = { headers: [HEADER_LENGTH_HEADER], body: true };
 
 /**
- * POST /v2/models/{m}[/versions/{v}]/infer. Callbacks rather than async/await: this is the
- * hot path, and each await costs a promise and a microtask per request.
+ * POST /v2/models/{m}[/versions/{v}]/infer. Callbacks rather than promises: this is the hot
+ * path, and each promise costs an allocation and a microtask per request.
  */
 function infer(ctx: RouteContext, versioned: boolean) {
   return (ex: HttpExchange): void => {
@@ -107,12 +118,15 @@ function infer(ctx: RouteContext, versioned: boolean) {
           ex.onAbort(() => abort.abort());
           signal = abort.signal;
         }
-        runInfer(ctx.pipeline, record.model, record.version, body!, headerLength, record, signal).then(
-          (encoded) => {
-            if (encoded.headerLength === undefined) ex.send(200, encoded.body, 'application/json');
-            else ex.send(200, encoded.body, 'application/octet-stream', [[HEADER_LENGTH_HEADER, String(encoded.headerLength)]]);
-          },
-        ).catch((e: unknown) => ex.sendError(e));
+        runInferInto(ctx.pipeline, record.model, record.version, body!, headerLength, record, signal, (failure, encoded) => {
+          try {
+            if (failure !== null) ex.sendError(failure);
+            else if (encoded!.headerLength === undefined) ex.send(200, encoded!.body, 'application/json');
+            else ex.send(200, encoded!.body, 'application/octet-stream', [[HEADER_LENGTH_HEADER, String(encoded!.headerLength)]]);
+          } catch (e) {
+            ex.sendError(e);
+          }
+        });
       } catch (e) {
         ex.sendError(e);
       }
