@@ -6,7 +6,7 @@
  */
 import { missingLines } from './batching-report.js';
 import { type LoadFiguresOf, type LoadGroupRepeats, type MachineInfo, cell, loadTable, machineLines, num, ratioText } from './report.js';
-import type { ServingResult } from './serving-trial.js';
+import type { LoadGenerator, ServingResult } from './serving-trial.js';
 import { CACHE_TARGETS, PEER_ROW, type Pinning, SERVING_COMPARISONS, SERVING_ROWS, SERVING_TARGETS, type ServingRow } from './serving-trials.js';
 import { type Ratio, type Spread, ratioOf, spread } from './stats.js';
 
@@ -104,6 +104,25 @@ export function rowText(row: ServingRow): string {
   }
 }
 
+const WS_GENERATOR_TEXT: Record<Exclude<LoadGenerator, 'wrk'>, string> = {
+  ortex_ws_load: 'bench/native/ws_load.cc (`ortex_ws_load`: C++, one thread over epoll)',
+  'ws-load.ts': 'bench/ws-load.ts (Node, the `ws` client: it may be the limit from concurrency 16 on, see load CPU)',
+};
+
+/** The set-up line of the WebSocket rows, naming the load generator(s) their repeats used; none without WebSocket results. */
+export function wsGeneratorLines(groups: ServingGroupResult[]): string[] {
+  const used = new Set<Exclude<LoadGenerator, 'wrk'>>();
+  for (const g of groups) {
+    for (const row of g.rows.filter((r) => r.transport === 'websocket')) {
+      // Results from before the generator was recorded came from ws-load.ts, the only one then.
+      for (const r of g.repeats[row.id] ?? []) used.add(r.loadGenerator === 'ortex_ws_load' ? 'ortex_ws_load' : 'ws-load.ts');
+    }
+  }
+  if (used.size === 0) return [];
+  const names = used.size === 1 ? WS_GENERATOR_TEXT[[...used][0]!] : `${WS_GENERATOR_TEXT.ortex_ws_load} in some repeats, ${WS_GENERATOR_TEXT['ws-load.ts']} in others,`;
+  return [`- WebSocket rows: ${names} in place of wrk, pinned the same way, one request in flight per connection as with wrk`];
+}
+
 const countCell = (n: number) => (n === 0 ? '0' : `**${n}**`);
 const percentText = (x: number) => `${(100 * x).toFixed(1)} %`;
 
@@ -193,7 +212,7 @@ export function servingMarkdown(info: MachineInfo, figures: ServingFigures[], gr
     g0 ? `- wrk cycles through ${g0.poolSize} distinct request bodies prepared before the run, encoded by ortex's client encoder (the constant server gets one, as wrk's static request)` : '',
     `- fastify ${notes.fastifyVersion} + onnxruntime-node ${info.ort}: sessionOptions intraOpNumThreads 1, interOpNumThreads 1, graphOptimizationLevel all, \`await session.run()\` per request; ortex serves the same file with the bundled ctr_mlp configuration (dynamic batching) or bench/serving-trials.ts's for bert_mini`,
     '- every figure: median over repeats (min–max); "÷ fastify" is the ratio of the medians (min–max of the per-repeat paired ratios)',
-    '- WebSocket rows: bench/ws-load.ts (Node, the `ws` client) in place of wrk, pinned the same way, one request in flight per connection as with wrk',
+    ...wsGeneratorLines(groups),
     '- server CPU / load CPU: the process\'s user + system CPU time over the timed run, in cores; server CPU well under 1 means its core was shared or it waited; load CPU near 1 means the load generator, not the server, was the limit',
     '- cache hits: the share of the timed run\'s requests the response cache answered (from the server\'s /metrics), and of them those answered with the stored bytes of a byte-identical request',
     '',

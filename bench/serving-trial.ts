@@ -8,27 +8,30 @@
  * warms up with wrk for `warmupS`; waits until the server is idle again (what the warm-up left
  * queued must not run inside the timed window); runs wrk for `durationS`, pinned to
  * `pin.load`, with the server's CPU time read from /proc around it; stops the server with
- * SIGTERM. bench/serving.ts spawns this once per trial per repeat.
+ * SIGTERM. bench/serving.ts spawns this once per trial per repeat. WebSocket rows use
+ * bench/native/ws_load.cc (build/Release/ortex_ws_load, built here if absent) in place of wrk,
+ * or bench/ws-load.ts when it cannot be built.
  *
  * bench/workers.ts imports its pieces (Server, runLoad, probe, settle, ...) and runs its trials
  * in its own process; imported, this file runs no trial, but it does install its SIGTERM/SIGINT
  * handler, which kills the servers and load generators started through it.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseInferResponse } from '../src/server/oip-codec.js';
-import { ROOT, trialMain } from './harness.js';
+import { ROOT, log, trialMain } from './harness.js';
 import { type RequestPlan, requestPlan, writeRequestFile } from './serving-payloads.js';
 import { serverCommand } from './serving-servers.js';
 import type { ServingTrial } from './serving-trials.js';
 
 const WRK_LUA = resolve(ROOT, 'bench/serving-wrk.lua');
 const WS_LOAD_JS = resolve(ROOT, 'dist/bench/ws-load.js');
+const WS_LOAD_CANDIDATES = ['build/Release/ortex_ws_load', 'build/ortex_ws_load'].map((p) => resolve(ROOT, p));
 const READY_TIMEOUT_MS = 120_000;
 const SETTLE_TIMEOUT_MS = 30_000;
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
@@ -58,7 +61,16 @@ export interface ServingResult {
   probe: { status: number; responseBytes: number; firstValues: number[] };
   /** Rows with the response cache: its hits over the timed run, from the server's /metrics. */
   cache?: { hitRatio: number; encodedHitRatio: number };
+  /** The program that drove the load (absent in results from before it was recorded, when WebSocket rows used ws-load.ts). */
+  loadGenerator?: LoadGenerator;
 }
+
+/**
+ * What drives a row's load: wrk for HTTP; for WebSocket, bench/native/ws_load.cc, or
+ * bench/ws-load.ts (Node, the `ws` client, which may itself be the limit from concurrency 16 on)
+ * when the native one cannot be built.
+ */
+export type LoadGenerator = 'wrk' | 'ortex_ws_load' | 'ws-load.ts';
 
 /** The server and wrk processes this trial started, and its scratch directory: cleaned up if the driver's timeout ends the trial. */
 const children = new Set<ChildProcess>();
@@ -171,14 +183,38 @@ export async function probe(port: number, plan: RequestPlan, trial: ServingTrial
   return result;
 }
 
+let wsLoad: { generator: LoadGenerator; argv: string[] } | undefined;
+
 /**
- * The load generator of the row's transport (wrk, or bench/ws-load.ts for WebSocket), pinned,
+ * The WebSocket load generator: build/Release/ortex_ws_load, built on first use if absent (as
+ * bench/run.ts builds ortex_raw_run), else bench/ws-load.ts, said on stderr. Decided once per process.
+ */
+function wsLoadCommand(): { generator: LoadGenerator; argv: string[] } {
+  if (wsLoad) return wsLoad;
+  let binary = WS_LOAD_CANDIDATES.find((p) => existsSync(p));
+  if (!binary) {
+    log('bench: building the WebSocket load generator (cmake-js, target ortex_ws_load) ...');
+    spawnSync('npx', ['cmake-js', 'compile', '--out', 'build', '-T', 'ortex_ws_load'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+    binary = WS_LOAD_CANDIDATES.find((p) => existsSync(p));
+  }
+  if (!binary) log('bench: ortex_ws_load could not be built; the WebSocket rows use bench/ws-load.ts (Node, the `ws` client), which may be the limit from concurrency 16 on');
+  wsLoad = binary ? { generator: 'ortex_ws_load', argv: [binary] } : { generator: 'ws-load.ts', argv: [process.execPath, WS_LOAD_JS] };
+  return wsLoad;
+}
+
+/** Which program runLoad() runs for `trial` (for WebSocket, building ortex_ws_load first if it is absent). */
+export function loadGeneratorOf(trial: ServingTrial): LoadGenerator {
+  return trial.row.transport === 'websocket' ? wsLoadCommand().generator : 'wrk';
+}
+
+/**
+ * The load generator of the row's transport (wrk, or loadGeneratorOf()'s for WebSocket), pinned,
  * for `seconds`, its cold values or Zipf ids (if any) from `coldOffset` on; resolves with its
  * summary line. `threads`: wrk's -t (each thread runs its share of the connections on its own core).
  */
 export function runLoad(trial: ServingTrial, port: number, requestFile: string, seconds: number, coldOffset = 0, threads = 1): Promise<WrkSummary> {
   const argv = trial.row.transport === 'websocket'
-    ? ['-c', trial.pin.load, process.execPath, WS_LOAD_JS, JSON.stringify({
+    ? ['-c', trial.pin.load, ...wsLoadCommand().argv, JSON.stringify({
       url: `ws://127.0.0.1:${port}/v2/stream`, connections: trial.concurrency, durationS: seconds, timeoutS: trial.timeoutS, requestFile,
     })]
     : ['-c', trial.pin.load, 'wrk', `-t${threads}`, `-c${trial.concurrency}`, `-d${seconds}s`, '--timeout', `${trial.timeoutS}s`, '-s', WRK_LUA, `http://127.0.0.1:${port}`];
@@ -229,6 +265,8 @@ async function runTrial(trial: ServingTrial): Promise<ServingResult> {
     const plan = requestPlan(trial.model, trial.row.protocol, pool, trial.row.cache?.repeatShare, trial.row.zipf);
     const requestFile = join(scratch, 'requests.bin');
     writeRequestFile(requestFile, plan);
+    // Before the server starts, so that a build of the load generator is not inside the trial.
+    const loadGenerator = loadGeneratorOf(trial);
     const port = await freePort();
     server = new Server(serverCommand(trial, port, scratch));
     await waitReady(server, port);
@@ -250,6 +288,7 @@ async function runTrial(trial: ServingTrial): Promise<ServingResult> {
       loadCpuCores: wrk.cpuS / seconds,
       settleMs,
       probe: checked,
+      loadGenerator,
     };
     if (cached) {
       const after = await cacheCounts(port);

@@ -19,9 +19,10 @@ export type ServerKind =
 export type Protocol = 'json' | 'binary';
 
 /**
- * 'http': wrk, one request in flight per connection. 'websocket': bench/ws-load.ts over
- * ortex's streaming endpoint (/v2/stream), one request in flight per connection too, so that
- * concurrency means the same in both; the frames carry the binary layout.
+ * 'http': wrk, one request in flight per connection. 'websocket': bench/native/ws_load.cc
+ * (bench/ws-load.ts if it cannot be built) over ortex's streaming endpoint (/v2/stream), one
+ * request in flight per connection too, so that concurrency means the same in both; the frames
+ * carry the binary layout.
  */
 export type Transport = 'http' | 'websocket';
 

@@ -1,8 +1,9 @@
 /**
- * The WebSocket load generator of the serving benchmark: wrk's part for the streaming
- * endpoint, which wrk cannot speak. A closed loop like `wrk -c<connections>`: each connection
- * keeps one request in flight and sends its next when the answer arrives, so that concurrency
- * means the same for both transports.
+ * The WebSocket load generator of the serving benchmark in Node: wrk's part for the streaming
+ * endpoint, which wrk cannot speak. bench/serving-trial.ts runs it only when the native one,
+ * bench/native/ws_load.cc (same contract, a fraction of the CPU), cannot be built. A closed
+ * loop like `wrk -c<connections>`: each connection keeps one request in flight and sends its
+ * next when the answer arrives, so that concurrency means the same for both transports.
  *
  *   node dist/bench/ws-load.js '{"url":"ws://127.0.0.1:PORT/v2/stream","connections":64,
  *     "durationS":5,"timeoutS":2,"requestFile":"<file of serving-payloads.ts>"}'
