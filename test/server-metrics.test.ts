@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createResponseCache } from '../src/cache/index.js';
 import { GpuProbe, parseNvidiaSmi } from '../src/metrics/gpu-probe.js';
 import { createServerMetrics } from '../src/metrics/server-metrics.js';
-import { silentLogger } from '../src/server/logger.js';
+import { createLogger, silentLogger } from '../src/server/logger.js';
 import { type OrtexServer, createServer } from '../src/server/server.js';
 import { ONE_THREAD, TempRepository, probeConfig } from './fixtures/model-repository.js';
 import { type PromFamily, metricNamesIn, parsePrometheusText, sampleValue } from './fixtures/prometheus-text.js';
@@ -215,6 +215,57 @@ describe('GET /metrics', () => {
     }
     expect(() => createServer({ repository: repo.root, metrics: { port: 70000 } })).toThrow(/Expected an integer from 0 to 65535 for metrics.port but received number 70000/);
     expect(() => createServer({ repository: repo.root, metrics: 'yes' as never })).toThrow(/Expected true, false or \{ port\?, host\?, processMetrics\?, gpu\? \} for the metrics option/);
+  });
+});
+
+describe('a served model file replaced by garbage, then deleted, while polling', () => {
+  it('keeps the loaded version serving and reports each failure in the logs, the metrics and the repository index', async () => {
+    const own = await TempRepository.create('ortex-faults-');
+    await own.config('probe', probeConfig('probe'));
+    await own.version('probe', 1, 'batch_probe');
+    const logs: Array<Record<string, unknown>> = [];
+    const s = createServer({
+      repository: own.root, port: 0, modelOptions: ONE_THREAD, modelControlMode: 'poll', pollIntervalMs: 20,
+      logger: createLogger('info', (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>)),
+    });
+    const base = () => `http://127.0.0.1:${s.port}`;
+    const infer = async () => {
+      const res = await fetch(`${base()}/v2/models/probe/infer`, { method: 'POST', body: JSON.stringify(probeBody(3)) });
+      return { status: res.status, body: (await res.json()) as { outputs?: Array<{ data: number[] }> } };
+    };
+    const failures = async () => sampleValue(await scrape(s.port), 'ortex_model_load_failures_total', { model: 'probe' });
+    const index = async () => (await (await fetch(`${base()}/v2/repository/index`, { method: 'POST', body: '{}' })).json()) as unknown;
+    try {
+      await s.listen();
+      const good = await infer();
+      expect(good.status).toBe(200);
+      expect((await scrape(s.port)).has('ortex_model_load_failures_total')).toBe(true);
+      expect(await failures()).toBe(0);
+
+      await own.brokenVersion('probe', 1); // garbage in place of the served file
+      await waitFor('the failed reload to be counted', async () => (await failures()) === 1);
+      expect(await infer()).toEqual(good); // the loaded version answers as before
+      expect(await index()).toEqual([{ name: 'probe', version: '1', state: 'READY', reason: expect.stringMatching(/probe\/1\/model\.onnx: it is not a valid ONNX model/) }]);
+      expect(logs.filter((l) => l.msg === 'load failed: the loaded file keeps serving' && l.model === 'probe')).toHaveLength(1);
+
+      await own.remove('probe/1/model.onnx'); // then no file at all
+      await waitFor('the missing file to be counted', async () => (await failures()) === 2);
+      expect(await infer()).toEqual(good);
+      expect(await index()).toEqual([{ name: 'probe', version: '1', state: 'READY', reason: expect.stringMatching(/Model file not found: .*probe\/1\/model\.onnx$/) }]);
+      expect(logs.filter((l) => l.msg === 'load failed: the loaded file keeps serving' && l.model === 'probe')).toHaveLength(2);
+
+      // Later polls meet the same state: nothing more is counted or logged.
+      await new Promise((r) => setTimeout(r, 200));
+      expect(await failures()).toBe(2);
+      expect(logs.filter((l) => (l.level as number) >= 40 && l.model === 'probe')).toHaveLength(2);
+
+      await own.version('probe', 1, 'batch_probe'); // fixed: reloaded, the reason gone
+      await waitFor('the fixed file to be loaded', async () => JSON.stringify(await index()) === JSON.stringify([{ name: 'probe', version: '1', state: 'READY' }]));
+      expect((await infer()).status).toBe(200);
+    } finally {
+      await s.close();
+      await own.dispose();
+    }
   });
 });
 

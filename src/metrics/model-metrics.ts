@@ -111,5 +111,7 @@ export class ModelMetrics {
       () => this.#versions().flatMap((v) => histogramSamples('ortex_batch_size', v.labels, batchSizeHistogram(v.stats))));
     collected(registry, 'ortex_model_load_duration_seconds', 'Time to load the model version, warm-up included, in seconds', 'gauge',
       each((v) => v.servable.loadMs / 1000));
+    collected(registry, 'ortex_model_load_failures_total', 'Failed loads of the model or of one of its versions (configuration error, missing or broken model file, failed warm-up), each counted once until its files change', 'counter',
+      () => this.#repository.loadFailures().map((f) => seriesSample({ model: f.name }, f.count)));
   }
 }

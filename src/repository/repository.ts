@@ -75,12 +75,14 @@ interface ModelEntry {
   queue: Promise<unknown>;
   /** Versions being retired (taken out of `serving`, closing). */
   unloading: number;
+  /** Failed loads so far, each counted when it is reported (logged and returned), not on every poll that meets it again. */
+  loadFailures: number;
 }
 
 function newEntry(name: string): ModelEntry {
   return {
     name, serving: new Map(), latest: 0, loading: new Set(), failed: new Map(), reason: undefined,
-    wanted: false, queue: Promise.resolve(), unloading: 0,
+    wanted: false, queue: Promise.resolve(), unloading: 0, loadFailures: 0,
   };
 }
 
@@ -185,6 +187,18 @@ export class ModelRepository {
   #notReady(entry: ModelEntry): OrtexError {
     const why = entry.loading.size > 0 ? 'it is loading' : entry.reason ?? ([...entry.failed.values()][0]?.reason ?? 'no version is loaded');
     return new OrtexError('ERR_MODEL_NOT_READY', `Model '${entry.name}' is not ready: ${why}`);
+  }
+
+  /**
+   * Failed loads per model since the repository started (configuration errors, missing or
+   * broken model files, failed warm-ups), for the models that had any, by name. A failure is
+   * counted once, when reported, not again on each poll that finds the same files.
+   */
+  loadFailures(): Array<{ name: string; count: number }> {
+    return [...this.#entries.values()]
+      .filter((e) => e.loadFailures > 0)
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+      .map((e) => ({ name: e.name, count: e.loadFailures }));
   }
 
   /** The ready servables (without leases), of one model or of all, by name then version. */
@@ -340,6 +354,7 @@ export class ModelRepository {
     const fail = (error: Error): LoadFailure[] => {
       entry.reason = error.message;
       if (previous === error.message && !retry) return [];
+      entry.loadFailures++;
       const serving = entry.serving.size > 0 ? ': the loaded versions keep serving' : ': model not loaded';
       this.#logger.warn({ model: name, err: error }, `${(error as { code?: string }).code === 'ERR_MODEL_CONFIG' ? 'configuration error' : 'no version to load'}${serving}`);
       return [{ name, error }];
@@ -379,6 +394,7 @@ export class ModelRepository {
         if (old) await this.#retireServable(entry, old);
       } catch (error) {
         entry.failed.set(version, { stamp, reason: (error as Error).message });
+        entry.loadFailures++;
         this.#logger.warn({ model: name, version, err: error }, entry.serving.has(version) ? 'load failed: the loaded file keeps serving' : 'load failed');
         failures.push({ name, version, error: error as Error });
       } finally {
