@@ -8,10 +8,11 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../src/package-info.js';
 import type { MachineInfo } from './report.js';
 
-export const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
+/** The package's root, whether this runs compiled (dist/bench/) or from source (bench/, in the CI tests). */
+export const ROOT = packageRoot();
 
 export function log(msg: string): void {
   process.stderr.write(`${msg}\n`);

@@ -17,8 +17,7 @@ import { cpus, loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { SERVE_NODE_FLAGS } from '../src/cli/node-flags.js';
-import { packageRoot } from '../src/package-info.js';
-import { codeState } from './harness.js';
+import { ROOT, codeState } from './harness.js';
 import type { MachineInfo } from './report.js';
 import type { LoadConfig, LoadMessage, LoadTotals, LoadWindow } from './soak-load.js';
 import { type MemoryFigures, type MemorySample, MemorySampler, cpuSecondsOf, median, metricSum, slope } from './soak-memory.js';
@@ -151,8 +150,6 @@ export interface SoakResult {
   summary: SoakSummary;
 }
 
-// packageRoot(), not harness.ts's ROOT: this module also runs from source, in the CI test.
-const ROOT = packageRoot();
 const CLI = resolve(ROOT, 'dist/src/cli/ortex.js');
 const LOAD = resolve(ROOT, 'dist/bench/soak-load.js');
 const GC_PROBE = resolve(ROOT, 'dist/bench/soak-gc-probe.js');

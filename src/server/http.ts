@@ -327,16 +327,22 @@ export function route(ctx: HttpContext, pattern: string, spec: RouteSpec, handle
 }
 
 /**
- * Answers 503 ERR_SERVER_OVERLOADED at once, without reading the body, and closes the
- * connection: called from the route handler itself, so nothing can abort in between.
+ * Answers `err` (through the error mapper) at once, corked, and closes the connection: for
+ * refusals made in a uWS handler itself (a route, a WebSocket upgrade), before any body is
+ * read, so nothing can abort in between.
+ * @param headers more headers (e.g. CORS).
  */
-function refuseConnection(ctx: HttpContext, res: HttpResponse, req: HttpRequest): void {
-  const reply = errorReply(tooManyConnections(ctx.maxConnections), ctx.logger);
-  const cors = ctx.cors ? corsHeaders(ctx.cors, req.getHeader('origin')) : undefined;
+export function refuseNow(res: HttpResponse, err: unknown, logger: Logger, headers?: ReadonlyArray<readonly [string, string]>): void {
+  const reply = errorReply(err, logger);
   res.cork(() => {
     res.writeStatus(statusLine(reply.status)).writeHeader('content-type', 'application/json');
     for (const [k, v] of errorHeaders(reply)) res.writeHeader(k, v);
-    if (cors) for (const [k, v] of cors) res.writeHeader(k, v);
+    if (headers) for (const [k, v] of headers) res.writeHeader(k, v);
     res.end(reply.body, true);
   });
+}
+
+/** Answers 503 ERR_SERVER_OVERLOADED without reading the body, and closes the connection. */
+function refuseConnection(ctx: HttpContext, res: HttpResponse, req: HttpRequest): void {
+  refuseNow(res, tooManyConnections(ctx.maxConnections), ctx.logger, ctx.cors ? corsHeaders(ctx.cors, req.getHeader('origin')) : undefined);
 }

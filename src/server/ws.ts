@@ -27,7 +27,7 @@
 
 import { OrtexError } from '../errors.js';
 import { type CorsPolicy, checkUpgradeOrigin } from './cors.js';
-import { errorHeaders, errorReply, statusLine } from './http-status.js';
+import { refuseNow } from './http.js';
 import { tooManyConnections } from './limits.js';
 import type { Logger } from './logger.js';
 import { DEFAULT_MAX_BODY_BYTES } from './oip-message.js';
@@ -180,12 +180,7 @@ export function registerWebSocket(host: StreamHost, options: WebSocketOptions = 
         refusal = err;
       }
       if (refusal) {
-        const reply = errorReply(refusal, host.logger);
-        res.cork(() => {
-          res.writeStatus(statusLine(reply.status)).writeHeader('content-type', 'application/json');
-          for (const [k, v] of errorHeaders(reply)) res.writeHeader(k, v);
-          res.end(reply.body, true);
-        });
+        refuseNow(res, refusal, host.logger);
         return;
       }
       res.upgrade<UserData>({}, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
