@@ -147,35 +147,69 @@ function loadSpec(o: { title: string; subtitle: string[]; seriesTitle: string; y
 
 const point = (series: string, panel: string, concurrency: number, s: Spread): LoadPoint => ({ series, panel, concurrency, median: s.median, min: s.min, max: s.max });
 
-/** Per model: latency (p50 and p99 panels) and throughput versus concurrency, a line per runner. */
-export function batchingPlots(json: BatchingJson): Plot[] {
+/** What loadPlots() draws for one benchmark: per model, a latency plot (p50 and p99 panels) and a throughput plot versus concurrency. */
+interface LoadPlotsOf<R> {
+  readonly prefix: string;
+  readonly model: (r: R) => string;
+  readonly concurrency: (r: R) => number;
+  /** The line a row belongs to. */
+  readonly series: (r: R) => string;
+  readonly seriesTitle: string;
+  /** e.g. `served: ...` after the model name. */
+  readonly latencyTitle: string;
+  readonly throughputTitle: string;
+  readonly latencyYTitle: string;
+  readonly latency: (r: R) => { p50: Spread; p99: Spread };
+  readonly throughput: { readonly panel: string; readonly yTitle: string; readonly value: (r: R) => Spread };
+}
+
+function loadPlots<R>(rows: readonly R[], info: MachineInfo, o: LoadPlotsOf<R>): Plot[] {
   const plots: Plot[] = [];
-  for (const model of [...new Set(json.rows.map((r) => r.model))]) {
-    const rows = json.rows.filter((r) => r.model === model);
-    const sub = subtitle(json.info, 'bars');
-    const label = (r: BatchingRow) => plain(runnerText(r.runner));
+  for (const model of [...new Set(rows.map(o.model))]) {
+    const mine = rows.filter((r) => o.model(r) === model);
+    const sub = subtitle(info, 'bars');
+    const at = (r: R, panel: string, s: Spread) => point(o.series(r), panel, o.concurrency(r), s);
     plots.push({
-      file: `batching-${fileSafe(model)}-latency.svg`,
+      file: `${o.prefix}-${fileSafe(model)}-latency.svg`,
       spec: loadSpec({
-        title: `${model}: latency of a batch-1 request versus concurrency (dynamic batching, in process)`,
+        title: `${model}${o.latencyTitle}`,
         subtitle: sub,
-        seriesTitle: 'runner',
-        yTitle: 'latency per request (µs, log scale)',
-        points: rows.flatMap((r) => [point(label(r), 'p50', r.concurrency, r.p50Us), point(label(r), 'p99', r.concurrency, r.p99Us)]),
+        seriesTitle: o.seriesTitle,
+        yTitle: o.latencyYTitle,
+        points: mine.flatMap((r) => {
+          const l = o.latency(r);
+          return [at(r, 'p50', l.p50), at(r, 'p99', l.p99)];
+        }),
       }),
     });
     plots.push({
-      file: `batching-${fileSafe(model)}-throughput.svg`,
+      file: `${o.prefix}-${fileSafe(model)}-throughput.svg`,
       spec: loadSpec({
-        title: `${model}: throughput versus concurrency (dynamic batching, in process)`,
+        title: `${model}${o.throughputTitle}`,
         subtitle: sub,
-        seriesTitle: 'runner',
-        yTitle: 'samples/s (log scale)',
-        points: rows.map((r) => point(label(r), 'samples/s', r.concurrency, r.samplesPerSec)),
+        seriesTitle: o.seriesTitle,
+        yTitle: o.throughput.yTitle,
+        points: mine.map((r) => at(r, o.throughput.panel, o.throughput.value(r))),
       }),
     });
   }
   return plots;
+}
+
+/** Per model: latency (p50 and p99 panels) and throughput versus concurrency, a line per runner. */
+export function batchingPlots(json: BatchingJson): Plot[] {
+  return loadPlots(json.rows, json.info, {
+    prefix: 'batching',
+    model: (r) => r.model,
+    concurrency: (r) => r.concurrency,
+    series: (r) => plain(runnerText(r.runner)),
+    seriesTitle: 'runner',
+    latencyTitle: ': latency of a batch-1 request versus concurrency (dynamic batching, in process)',
+    throughputTitle: ': throughput versus concurrency (dynamic batching, in process)',
+    latencyYTitle: 'latency per request (µs, log scale)',
+    latency: (r) => ({ p50: r.p50Us, p99: r.p99Us }),
+    throughput: { panel: 'samples/s', yTitle: 'samples/s (log scale)', value: (r) => r.samplesPerSec },
+  });
 }
 
 /** The text of a serving row as its table prints it; its id for a row this code does not know. */
@@ -189,32 +223,18 @@ function servingSeries(f: ServingFigures): string {
 
 /** Per model: latency (p50 and p99 panels) and requests/s versus concurrency, a line per row (server and protocol). */
 export function servingPlots(json: ServingJson): Plot[] {
-  const plots: Plot[] = [];
-  for (const model of [...new Set(json.figures.map((f) => f.model))]) {
-    const figures = json.figures.filter((f) => f.model === model);
-    const sub = subtitle(json.info, 'bars');
-    plots.push({
-      file: `serving-${fileSafe(model)}-latency.svg`,
-      spec: loadSpec({
-        title: `${model} served: latency versus concurrency (server on one core, load generator on another)`,
-        subtitle: sub,
-        seriesTitle: 'server',
-        yTitle: 'latency per request (ms, log scale)',
-        points: figures.flatMap((f) => [point(servingSeries(f), 'p50', f.concurrency, f.p50Ms), point(servingSeries(f), 'p99', f.concurrency, f.p99Ms)]),
-      }),
-    });
-    plots.push({
-      file: `serving-${fileSafe(model)}-throughput.svg`,
-      spec: loadSpec({
-        title: `${model} served: requests/s versus concurrency (server on one core, load generator on another)`,
-        subtitle: sub,
-        seriesTitle: 'server',
-        yTitle: 'requests/s (log scale)',
-        points: figures.map((f) => point(servingSeries(f), 'req/s', f.concurrency, f.reqPerSec)),
-      }),
-    });
-  }
-  return plots;
+  return loadPlots(json.figures, json.info, {
+    prefix: 'serving',
+    model: (f) => f.model,
+    concurrency: (f) => f.concurrency,
+    series: servingSeries,
+    seriesTitle: 'server',
+    latencyTitle: ' served: latency versus concurrency (server on one core, load generator on another)',
+    throughputTitle: ' served: requests/s versus concurrency (server on one core, load generator on another)',
+    latencyYTitle: 'latency per request (ms, log scale)',
+    latency: (f) => ({ p50: f.p50Ms, p99: f.p99Ms }),
+    throughput: { panel: 'req/s', yTitle: 'requests/s (log scale)', value: (f) => f.reqPerSec },
+  });
 }
 
 /** The median and min–max over repeats of each quantile, for the runners whose repeats all recorded quantiles. */
