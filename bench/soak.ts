@@ -51,7 +51,10 @@ function parseArgs(argv: readonly string[]): SoakOptions {
     } else if (flag === '--no-server-node-flags') o.serverNodeFlags = [];
     else throw new TypeError(`Expected --requests N, --duration S, --concurrency N, --window S, --pin, --server-node-flag F or --no-server-node-flags but received '${argv[i]}'`);
   }
-  if (nodeFlags.length > 0) o.serverNodeFlags = nodeFlags;
+  if (nodeFlags.length > 0) {
+    if (o.serverNodeFlags) throw new TypeError('Expected --server-node-flag F or --no-server-node-flags but received both');
+    o.serverNodeFlags = nodeFlags;
+  }
   return o;
 }
 

@@ -60,45 +60,69 @@ describe('LruCache', () => {
     expect(lru.stats()).toMatchObject({ expirations: 1, evictions: 0, entries: 1 });
   });
 
-  it('evicts an entry used less recently than all but under a quarter of the others (exactly LRU below 8 entries)', () => {
-    // Hits on held entries (picked by index) between inserts of new keys, each of which evicts
-    // one once the cache is full, and now and then a clear().
-    const op = fc.oneof({ arbitrary: fc.constantFrom('get', 'set'), weight: 20 }, { arbitrary: fc.constant('clear'), weight: 1 });
-    const ops = fc.array(fc.record({ op, pick: fc.nat() }), { minLength: 1, maxLength: 300 });
+  it('behaves as an exact LRU with a byte bound and a TTL, whatever the mix of operations (against a reference model)', () => {
+    type Op = { op: 'get' | 'set' | 'delete' | 'clear' | 'tick'; key: number; bytes: number; ms: number };
+    const op: fc.Arbitrary<Op> = fc.record({
+      op: fc.oneof({ arbitrary: fc.constantFrom('get' as const, 'set' as const), weight: 20 }, { arbitrary: fc.constantFrom('delete' as const, 'tick' as const), weight: 3 }, { arbitrary: fc.constant('clear' as const), weight: 1 }),
+      key: fc.integer({ min: 0, max: 24 }),
+      // Mostly 1 byte, so that dozens of entries fit; now and then one that evicts several.
+      bytes: fc.oneof({ arbitrary: fc.constant(1), weight: 4 }, { arbitrary: fc.integer({ min: 2, max: 16 }), weight: 1 }),
+      // Steps that land exactly on an expiry as often as around it.
+      ms: fc.constantFrom(5, 10, 20),
+    });
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 32 }), ops, (capacity, script) => {
-        const lru = new LruCache<number, number>({ maxBytes: capacity, ttlMs: 0 });
-        const lastUse = new Map<number, number>(); // the keys held, and when each was last set or hit
-        let fresh = 0;
-        const set = (t: number) => {
-          const key = fresh++;
-          lru.set(key, key, 1);
-          lastUse.set(key, t);
-          const evicted = [...lastUse.keys()].filter((k) => !lru.has(k));
-          expect(evicted.length).toBe(lastUse.size > capacity ? 1 : 0);
-          for (const k of evicted) {
-            const used = lastUse.get(k)!;
-            lastUse.delete(k);
-            // Entries kept that were used before the one evicted: none for an exact LRU.
-            const olderKept = [...lastUse.values()].filter((u) => u < used).length;
-            expect(olderKept).toBeLessThan(Math.max(1, capacity >> 2));
-          }
-        };
-        for (let i = 0; i < capacity; i++) set(i - capacity);
-        script.forEach(({ op, pick }, t) => {
-          if (op === 'set') return set(t);
-          if (op === 'clear') {
+      fc.property(fc.integer({ min: 0, max: 40 }), fc.constantFrom(0, 20), fc.array(op, { minLength: 1, maxLength: 300, size: 'max' }), (maxBytes, ttlMs, script) => {
+        let now = 0;
+        const lru = new LruCache<number, string>({ maxBytes, ttlMs, now: () => now });
+        // The reference: entries from least to most recently used.
+        let model: Array<{ key: number; value: string; bytes: number; expiresAt: number }> = [];
+        const stats = { hits: 0, misses: 0, evictions: 0, expirations: 0 };
+        const live = (e: { expiresAt: number }) => ttlMs === 0 || now < e.expiresAt;
+        script.forEach(({ op: kind, key, bytes, ms }, t) => {
+          const at = model.findIndex((e) => e.key === key);
+          if (kind === 'get') {
+            let expected: string | undefined;
+            if (at >= 0 && live(model[at]!)) {
+              const [e] = model.splice(at, 1);
+              model.push(e!);
+              expected = e!.value;
+              stats.hits++;
+            } else {
+              if (at >= 0) {
+                model.splice(at, 1);
+                stats.expirations++;
+              }
+              stats.misses++;
+            }
+            expect(lru.get(key)).toBe(expected);
+          } else if (kind === 'set') {
+            if (at >= 0) model.splice(at, 1);
+            const value = `v${t}`;
+            const stored = bytes <= maxBytes;
+            if (stored) {
+              model.push({ key, value, bytes, expiresAt: ttlMs > 0 ? now + ttlMs : Infinity });
+              while (model.reduce((n, e) => n + e.bytes, 0) > maxBytes) {
+                const [gone] = model.splice(0, 1);
+                if (live(gone!)) stats.evictions++;
+                else stats.expirations++;
+              }
+            }
+            expect(lru.set(key, value, bytes)).toBe(stored);
+          } else if (kind === 'delete') {
+            if (at >= 0) model.splice(at, 1);
+            expect(lru.delete(key)).toBe(at >= 0);
+          } else if (kind === 'clear') {
+            model = [];
             lru.clear();
-            lastUse.clear();
-            return;
+          } else {
+            now += ms;
           }
-          if (lastUse.size === 0) return;
-          const key = [...lastUse.keys()][pick % lastUse.size]!;
-          expect(lru.get(key)).toBe(key);
-          lastUse.set(key, t);
+          const bytesHeld = model.reduce((n, e) => n + e.bytes, 0);
+          expect(lru.stats()).toEqual({ ...stats, bytes: bytesHeld, entries: model.length });
+          for (let k = 0; k <= 24; k++) expect(lru.has(k)).toBe(model.some((e) => e.key === k && live(e)));
         });
       }),
-      { seed: 7, numRuns: 500 },
+      { seed: 7, numRuns: 400 },
     );
   });
 

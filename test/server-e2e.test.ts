@@ -14,7 +14,7 @@ import {
   oipToOrtexType,
   parseInferResponse,
 } from '../src/server/oip-codec.js';
-import type { RequestRecord } from '../src/server/request-record.js';
+import { RequestRecord } from '../src/server/request-record.js';
 import type { Tensor } from '../src/tensor.js';
 import { type OrtexServer, createServer } from '../src/server/server.js';
 import { ONE_THREAD, TempRepository, probeConfig } from './fixtures/model-repository.js';
@@ -511,6 +511,7 @@ describe('InferMiddleware and onRequest (where a cache and metrics plug in)', ()
         async (call, next) => {
           order.push('outer');
           if (call.request.parameters?.explode) throw new Error('a bug in a layer');
+          if (call.request.parameters?.nothing) return Promise.reject(null);
           return next(call);
         },
         async (call, next) => {
@@ -547,6 +548,10 @@ describe('InferMiddleware and onRequest (where a cache and metrics plug in)', ()
       expect(logged[0]![2]).toMatch(/unexpected error answered with 500: a bug in a layer/);
       expect((logged[0]![1] as { err: Error }).err.stack).toMatch(/server-e2e\.test\.ts/);
       expect((await post('/v2/models/m/infer', body(2), {}, s)).status).toBe(200);
+      // A layer that rejects with null fails its request, over HTTP and through server.infer().
+      await expectError(post('/v2/models/m/infer', body(3, { nothing: true }), {}, s), 500, /failed without a reason/);
+      const record = new RequestRecord('http', performance.now());
+      await expect(s.infer('m', '', Buffer.from(JSON.stringify(body(3, { nothing: true }))), undefined, record)).rejects.toMatchObject({ code: 'ERR_INTERNAL' });
     } finally {
       await s.close();
       await own.dispose();

@@ -190,13 +190,14 @@ export class ModelRepository {
   }
 
   /**
-   * Failed loads per model since the repository started (configuration errors, missing or
-   * broken model files, failed warm-ups), for the models that had any, by name. A failure is
-   * counted once, when reported, not again on each poll that finds the same files.
+   * Failed loads of each model the repository knows, by name, 0 included (a Prometheus
+   * counter must exist before its first increase to show it): configuration errors, missing
+   * or broken model files, failed warm-ups. A failure is counted once, when reported, not again
+   * on each poll that finds the same files. A model whose directory is removed is forgotten,
+   * its count with it (a counter reset, if it comes back).
    */
   loadFailures(): Array<{ name: string; count: number }> {
     return [...this.#entries.values()]
-      .filter((e) => e.loadFailures > 0)
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
       .map((e) => ({ name: e.name, count: e.loadFailures }));
   }

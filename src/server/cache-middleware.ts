@@ -108,7 +108,18 @@ type EndOfTurn = (f: () => void) => void;
 function endOfTurn(): EndOfTurn {
   const due: Array<() => void> = [];
   const answerAll = () => {
-    for (const answer of due.splice(0)) answer();
+    // Each answer goes out even if one before it throws (a bug in a reply); the first such
+    // error is raised once all are done, as an uncaught exception.
+    let failed = false;
+    let failure: unknown;
+    for (const answer of due.splice(0)) {
+      try {
+        answer();
+      } catch (err) {
+        if (!failed) [failed, failure] = [true, err];
+      }
+    }
+    if (failed) throw failure;
   };
   return (f) => {
     if (due.push(f) === 1) setImmediate(answerAll);

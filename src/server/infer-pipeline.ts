@@ -8,6 +8,7 @@
  * response cache hit), call it and keep the result (a cache miss), or time it (metrics).
  */
 
+import { OrtexError } from '../errors.js';
 import type { InferOptions } from '../model.js';
 import type { ModelRepository } from '../repository/repository.js';
 import type { Servable } from '../repository/servable.js';
@@ -68,8 +69,13 @@ export interface InferPipeline {
   readonly encoded?: EncodedResponses;
 }
 
-/** Receives the outcome of runInferInto(): an error, or the encoded response. Must not throw. */
+/** Receives the outcome of runInferInto(): an error (never null), or null and the encoded response. Must not throw. */
 export type InferReply = (err: unknown, message: EncodedMessage | undefined) => void;
+
+/** A failure as reported: a middleware may reject with null or undefined, which would read as success. */
+function reasonOf(err: unknown): unknown {
+  return err ?? new OrtexError('ERR_INTERNAL', 'An inference middleware failed without a reason (it rejected with null or undefined)');
+}
 
 /**
  * Runs one inference request.
@@ -110,21 +116,21 @@ export function runInferInto(
   signal: AbortSignal | undefined,
   reply: InferReply,
 ): void {
-  const fail = (err: unknown): void => void Promise.resolve().then(() => reply(err, undefined));
+  const fail = (err: unknown): void => void Promise.resolve().then(() => reply(reasonOf(err), undefined));
   let servable: Servable;
   try {
     servable = pipeline.repository.acquire(modelName, version);
   } catch (err) {
     return fail(err);
   }
-  record.servable = servable;
-  record.binaryIn = headerLength !== undefined;
   let ticket: PendingTicket | undefined;
   const done = (): void => {
     ticket?.release();
     servable.release();
   };
   try {
+    record.servable = servable;
+    record.binaryIn = headerLength !== undefined;
     const encoded = pipeline.encoded;
     const encodedKey = encoded?.key(servable, body, headerLength);
     if (encodedKey !== undefined && encoded!.answer(encodedKey, record, reply)) {
@@ -152,14 +158,14 @@ export function runInferInto(
           record.outputMs = performance.now();
         } catch (err) {
           done();
-          return reply(err, undefined);
+          return reply(reasonOf(err), undefined);
         }
         done();
         reply(null, message);
       },
       (err: unknown) => {
         done();
-        reply(err, undefined);
+        reply(reasonOf(err), undefined);
       },
     );
   } catch (err) {
