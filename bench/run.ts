@@ -17,7 +17,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { type BenchArgs, ROOT, codeState, lastJsonLine, log, parseBenchArgs, rotated, sleep } from './harness.js';
+import { type BenchArgs, ROOT, codeState, lastJsonLine, log, nativeTool, parseBenchArgs, rotated, sleep } from './harness.js';
 import { latencyPlots, writePlots } from './plots.js';
 import { type HopFloorResult, type LatencyGroupResult, type LoopDelayResult, type MachineInfo, groupFigures, markdown } from './report.js';
 import { type LatencySummary, QUANTILE_PER_MILLE } from './stats.js';
@@ -25,7 +25,6 @@ import { FULL_LATENCY_GROUPS, HOP_FLOOR_TRIAL, LATENCY_GROUPS, LOOP_DELAY_TRIALS
 
 const TRIAL_JS = resolve(ROOT, 'dist/bench/trial.js');
 const ORT_NODE_LIB_DIR = resolve(ROOT, 'node_modules/onnxruntime-node/bin/napi-v6/linux/x64');
-const RAW_CANDIDATES = ['build/Release/ortex_raw_run', 'build/ortex_raw_run'].map((p) => resolve(ROOT, p));
 const TRIAL_TIMEOUT_MS = 180_000;
 
 const parseArgs = (argv: string[]): BenchArgs => parseBenchArgs(argv, 5);
@@ -38,12 +37,7 @@ function preflight(): string | null {
     const r = spawnSync(process.execPath, [resolve(ROOT, 'dist/models/generate.js')], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
     if (r.status !== 0) throw new Error('bench: `node dist/models/generate.js` failed; run `npm run build` first');
   }
-  let raw = RAW_CANDIDATES.find((p) => existsSync(p));
-  if (!raw) {
-    log('bench: building the raw C baseline (cmake-js, target ortex_raw_run) ...');
-    spawnSync('npx', ['cmake-js', 'compile', '--out', 'build', '-T', 'ortex_raw_run'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
-    raw = RAW_CANDIDATES.find((p) => existsSync(p));
-  }
+  const raw = nativeTool('ortex_raw_run', 'the raw C baseline');
   if (!raw) log('bench: ortex_raw_run could not be built; the raw C rows are left out');
   return raw ?? null;
 }

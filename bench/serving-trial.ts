@@ -17,21 +17,21 @@
  * handler, which kills the servers and load generators started through it.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseInferResponse } from '../src/server/oip-codec.js';
-import { ROOT, log, trialMain } from './harness.js';
+import { ROOT, log, nativeTool, trialMain } from './harness.js';
+import { metricSum } from './soak-memory.js';
 import { type RequestPlan, requestPlan, writeRequestFile } from './serving-payloads.js';
 import { serverCommand } from './serving-servers.js';
 import type { ServingTrial } from './serving-trials.js';
 
 const WRK_LUA = resolve(ROOT, 'bench/serving-wrk.lua');
 const WS_LOAD_JS = resolve(ROOT, 'dist/bench/ws-load.js');
-const WS_LOAD_CANDIDATES = ['build/Release/ortex_ws_load', 'build/ortex_ws_load'].map((p) => resolve(ROOT, p));
 const READY_TIMEOUT_MS = 120_000;
 const SETTLE_TIMEOUT_MS = 30_000;
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
@@ -191,12 +191,7 @@ let wsLoad: { generator: LoadGenerator; argv: string[] } | undefined;
  */
 function wsLoadCommand(): { generator: LoadGenerator; argv: string[] } {
   if (wsLoad) return wsLoad;
-  let binary = WS_LOAD_CANDIDATES.find((p) => existsSync(p));
-  if (!binary) {
-    log('bench: building the WebSocket load generator (cmake-js, target ortex_ws_load) ...');
-    spawnSync('npx', ['cmake-js', 'compile', '--out', 'build', '-T', 'ortex_ws_load'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
-    binary = WS_LOAD_CANDIDATES.find((p) => existsSync(p));
-  }
+  const binary = nativeTool('ortex_ws_load', 'the WebSocket load generator');
   if (!binary) log('bench: ortex_ws_load could not be built; the WebSocket rows use bench/ws-load.ts (Node, the `ws` client), which may be the limit from concurrency 16 on');
   wsLoad = binary ? { generator: 'ortex_ws_load', argv: [binary] } : { generator: 'ws-load.ts', argv: [process.execPath, WS_LOAD_JS] };
   return wsLoad;
@@ -237,7 +232,7 @@ export function runLoad(trial: ServingTrial, port: number, requestFile: string, 
 /** The response cache's hit and encoded-hit counts, from the server's /metrics. */
 async function cacheCounts(port: number): Promise<{ hits: number; misses: number; encodedHits: number; shared: number }> {
   const text = (await send(port, 'GET', '/metrics', {})).body.toString('utf8');
-  const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  const value = (name: string) => metricSum(text, name);
   return { hits: value('ortex_cache_hits_total'), misses: value('ortex_cache_misses_total'), encodedHits: value('ortex_cache_encoded_hits_total'), shared: value('ortex_cache_shared_total') };
 }
 

@@ -41,6 +41,7 @@ import { SERVE_NODE_FLAGS } from '../src/cli/node-flags.js';
 import { ROOT, codeState, ensureModels, log, machineInfo, ortexOrtVersion, rotated } from './harness.js';
 import { type MachineInfo, cell, machineLines, num, ratioText } from './report.js';
 import { requestPlan, writeRequestFile } from './serving-payloads.js';
+import { metricSum } from './soak-memory.js';
 import { ORTEX_CLI, buildRepository } from './serving-servers.js';
 import { Server, type ServingResult, cpuSecondsOf, freePort, probe, runLoad, send, settle } from './serving-trial.js';
 import { ORTEX_CONFIGS, type Pinning, QUICK, SERVING_GROUPS, SERVING_ROWS, type ServingTrial } from './serving-trials.js';
@@ -166,15 +167,6 @@ function readArgs(argv: string[]) {
 
 type Args = ReturnType<typeof readArgs>;
 
-/** A counter summed over its series (labelled or not), from a Prometheus text exposition. */
-function counterSum(text: string, name: string): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
-}
-
 /**
  * `ortex serve --workers N`, its child the primary: follows the primary's log lines (its own
  * and its workers', who share its stderr) for the workers' pids and metrics ports; its CPU time
@@ -237,7 +229,7 @@ class WorkersServer extends Server {
 
   /** Each worker's ortex_request_success_total, in the order of workerPids. */
   successCounts(): Promise<number[]> {
-    return Promise.all(this.metricsPorts.map(async (port) => counterSum((await send(port, 'GET', '/metrics', {})).body.toString('utf8'), 'ortex_request_success_total')));
+    return Promise.all(this.metricsPorts.map(async (port) => metricSum((await send(port, 'GET', '/metrics', {})).body.toString('utf8'), 'ortex_request_success_total') || 0));
   }
 
   /** SIGTERM (SIGKILL after 10 s), and how the primary exited. */
