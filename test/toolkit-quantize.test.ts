@@ -36,14 +36,19 @@ describe('quantizeModel() --int8 on bert_mini (transformer encoder)', () => {
 
   it('quantizes every constant-weight MatMul and Gemm and the embedding Gather, and says why the rest stay float', () => {
     const of = (op: string) => report.int8!.quantized.filter((q) => q.opType === op);
-    // 24 constant-weight MatMuls, of which each layer's query, key and value (3 x 4) became one.
-    expect(of('MatMul')).toHaveLength(16);
-    expect(report.int8!.merged.map((m) => m.nodes.length)).toEqual([3, 3, 3, 3]);
+    // 24 constant-weight MatMuls, of which each layer's query, key and value (3 x 4) went into
+    // that layer's fused attention.
+    expect(of('MatMul')).toHaveLength(12);
+    expect(of('Attention')).toHaveLength(4);
+    expect(report.int8!.attentions.map((a) => a.projections.length)).toEqual([3, 3, 3, 3]);
+    expect(report.int8!.merged).toEqual([]);
     expect(report.int8!.gelus).toHaveLength(4);
     expect(of('Gemm')).toHaveLength(2);
     expect(of('Gather').map((q) => q.weight)).toEqual(['embeddings.word']);
-    // The attention score/context MatMuls multiply two activations.
-    expect(report.int8!.skipped.filter((s) => s.opType === 'MatMul')).toHaveLength(8);
+    // The attention score/context MatMuls multiply two activations; they went into the fused
+    // attention, which computes them in float.
+    expect(report.int8!.skipped.filter((s) => s.opType === 'MatMul')).toHaveLength(0);
+    expect(report.int8!.attentions.flatMap((a) => a.nodes)).toHaveLength(4 * 19);
     expect(report.int8!.skipped.every((s) => s.reason.length > 0)).toBe(true);
   });
 
@@ -53,9 +58,10 @@ describe('quantizeModel() --int8 on bert_mini (transformer encoder)', () => {
     expect(sha(input)).toBe(before);
   });
 
-  it('is fused by ONNX Runtime into DynamicQuantizeMatMul / MatMulIntegerToFloat, with no MatMulInteger left', () => {
+  it('is fused by ONNX Runtime into DynamicQuantizeMatMul / MatMulIntegerToFloat and QAttention, with no MatMulInteger left', () => {
     const fused = report.int8!.fusion!.fused;
-    expect((fused['com.microsoft.DynamicQuantizeMatMul'] ?? 0) + (fused['com.microsoft.MatMulIntegerToFloat'] ?? 0)).toBe(18);
+    expect((fused['com.microsoft.DynamicQuantizeMatMul'] ?? 0) + (fused['com.microsoft.MatMulIntegerToFloat'] ?? 0)).toBe(14);
+    expect(fused['com.microsoft.QAttention']).toBe(4);
     expect(report.int8!.fusion!.unfused).toEqual({});
   });
 
@@ -67,21 +73,26 @@ describe('quantizeModel() --int8 on bert_mini (transformer encoder)', () => {
   });
 });
 
-describe('graph rewrites before INT8: sibling MatMuls merged, GELU fused', () => {
+describe('graph rewrites before INT8: attention fused, sibling MatMuls merged, GELU fused', () => {
   it('computes exactly what the unmerged, unfused INT8 model computes, with fewer kernels', async () => {
-    const plain = await quantizeModel(model('bert_mini'), out('bert_plain.onnx'), { int8: { reduceRange: true, mergeSiblings: false, fuseGelu: false } });
+    const plain = await quantizeModel(model('bert_mini'), out('bert_plain.onnx'), { int8: { reduceRange: true, mergeSiblings: false, fuseGelu: false, fuseAttention: false } });
+    const merged = await quantizeModel(model('bert_mini'), out('bert_merged.onnx'), { int8: { reduceRange: true, fuseAttention: false }, checkFusion: false });
+    expect(merged.int8!.merged.map((m) => m.nodes.length)).toEqual([3, 3, 3, 3]);
+    expect(opsOf(out('bert_merged.onnx')).filter((op) => op === 'Split')).toHaveLength(4);
     expect(plain.int8!.merged).toEqual([]);
     expect(plain.int8!.gelus).toEqual([]);
     expect(opsOf(out('bert_plain.onnx'))).toContain('Erf');
     const ops = opsOf(out('bert_int8.onnx'));
     expect(ops).not.toContain('Erf');
     expect(ops.filter((op) => op === 'Gelu')).toHaveLength(4);
-    expect(ops.filter((op) => op === 'Split')).toHaveLength(4);
+    expect(ops.filter((op) => op === 'QAttention')).toHaveLength(4);
     // Per-channel scales keep each column's scale, and the activation is quantized the same
     // way once as thrice: the merge changes no number. The fused Gelu is the same function.
-    const r = await compareModels(out('bert_plain.onnx'), out('bert_int8.onnx'), quick);
-    expect(r.outputs[0]!.maxAbsError).toBeLessThan(1e-5);
-    expect(r.outputs[0]!.top1Agreement).toBe(1);
+    for (const rewritten of ['bert_merged.onnx', 'bert_int8.onnx']) {
+      const r = await compareModels(out('bert_plain.onnx'), out(rewritten), quick);
+      expect(r.outputs[0]!.maxAbsError).toBeLessThan(1e-5);
+      expect(r.outputs[0]!.top1Agreement).toBe(1);
+    }
   });
 
   it('fuses each way exporters write the erf GELU, and leaves a look-alike with other constants alone', async () => {

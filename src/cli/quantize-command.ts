@@ -26,6 +26,9 @@ INT8 (dynamic: int8 weights, activations quantized at run time):
                              by default they become one wider MatMul that quantizes its input once
   --no-fuse-gelu             keep an erf GELU written out in elementary ops as it is; by default
                              it becomes ONNX Runtime's one-kernel com.microsoft.Gelu
+  --no-fuse-attention        keep self-attention written out in MatMul/Reshape/Transpose/Softmax
+                             as it is; by default it becomes one com.microsoft.QAttention kernel
+                             (the 0/1 attention mask read by the kernel itself)
   --sensitivity              print each node's error when quantized alone (no -o needed)
   --samples <n>              samples for --sensitivity (default 64)
   --inputs <file.json>       samples from a file instead of random ones
@@ -54,6 +57,7 @@ export async function runQuantize(argv: readonly string[]): Promise<void> {
       'min-weight-elements': { type: 'string' },
       'no-merge': { type: 'boolean' },
       'no-fuse-gelu': { type: 'boolean' },
+      'no-fuse-attention': { type: 'boolean' },
       sensitivity: { type: 'boolean' },
       samples: { type: 'string' },
       inputs: { type: 'string' },
@@ -84,6 +88,7 @@ export async function runQuantize(argv: readonly string[]): Promise<void> {
     minWeightElements: positiveInt(values['min-weight-elements'], '--min-weight-elements'),
     mergeSiblings: !values['no-merge'],
     fuseGelu: !values['no-fuse-gelu'],
+    fuseAttention: !values['no-fuse-attention'],
   };
   const fp16 = {
     keepIoTypes: !values['no-keep-io-types'],
@@ -116,6 +121,7 @@ export function formatQuantize(r: QuantizeReport): string {
     for (const q of r.int8.quantized) byOp.set(q.opType, (byOp.get(q.opType) ?? 0) + 1);
     lines.push(`quantized ${r.int8.quantized.length} nodes (${[...byOp].map(([op, n]) => `${n} ${op}`).join(', ') || 'none'})`);
     if (r.int8.gelus.length > 0) lines.push(`fused ${r.int8.gelus.length} GELU${r.int8.gelus.length === 1 ? '' : 's'} (Erf and four elementwise ops each) into com.microsoft.Gelu`);
+    for (const a of r.int8.attentions) lines.push(`fused a ${a.heads}-head self-attention (${a.nodes.length} nodes, projections ${a.projections.join(', ')}) into ${a.name}`);
     for (const m of r.int8.merged) lines.push(`merged ${m.nodes.length} MatMuls reading one input into ${m.name}`);
     if (r.int8.skipped.length > 0) {
       lines.push(`left in float: ${r.int8.skipped.length}`, textTable(['node', 'op', 'why'], r.int8.skipped.map((s) => [s.name, s.opType, s.reason])));

@@ -129,8 +129,8 @@ async function trialRewrite(scratch: ModelProto, expected: number): Promise<Map<
     if ((INT8_OP_TYPES as readonly string[]).includes(node.opType ?? '') && (node.domain ?? '') === '') node.name = `\u0000candidate${index++}`;
   }
   if (index !== expected) throw new Error(`the model changed between reads (${index} candidate nodes, expected ${expected})`);
-  // Node by node: merged siblings would be reported under a name of their own.
-  const { quantized, skipped } = rewriteInt8(scratch, types, { mergeSiblings: false, fuseGelu: false });
+  // Node by node: merged siblings and fused attentions would be reported under names of their own.
+  const { quantized, skipped } = rewriteInt8(scratch, types, { mergeSiblings: false, fuseGelu: false, fuseAttention: false });
   const indexOf = (name: string) => Number(name.slice('\u0000candidate'.length));
   const outcomes = new Map<number, string | null>();
   for (const q of quantized) outcomes.set(indexOf(q.name), null);

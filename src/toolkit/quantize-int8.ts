@@ -16,6 +16,7 @@
 import { OrtexError } from '../errors.js';
 import { GraphEditor, attrs, floatAttr, intAttr } from './graph-editor.js';
 import { quantizeSymmetric, transpose2d } from './int8-weights.js';
+import { type FusedAttention, fuseAttention } from './fuse-attention.js';
 import { type FusedGelu, fuseGelu } from './fuse-gelu.js';
 import { type MergedMatMuls, mergeSiblingMatMuls } from './merge-siblings.js';
 import { DataType, opsetVersion, type ModelProto, type NodeProto, type TensorProto } from './onnx-model.js';
@@ -69,6 +70,13 @@ export interface Int8Options {
    * what is left in float.
    */
   fuseGelu?: boolean;
+  /**
+   * Self-attention written out in MatMul/Reshape/Transpose/Softmax replaced by ORT's
+   * com.microsoft.Attention first (fuse-attention.ts; default true, only with per-channel
+   * scales), which the rewrite then makes a QAttention: the query, key and value projections
+   * become one integer GEMM batched over heads and the attention itself one kernel.
+   */
+  fuseAttention?: boolean;
 }
 
 export interface QuantizedNode {
@@ -93,6 +101,8 @@ export interface Int8Rewrite {
   readonly merged: MergedMatMuls[];
   /** GELUs fused into com.microsoft.Gelu before quantization. */
   readonly gelus: FusedGelu[];
+  /** Self-attention blocks fused into com.microsoft.Attention, then quantized as QAttention. */
+  readonly attentions: FusedAttention[];
 }
 
 /** Checks option values and names, before any work is done. */
@@ -127,13 +137,15 @@ export function rewriteInt8(model: ModelProto, types: ReadonlyMap<string, ValueT
   const excluded = new Set(options.excludeNodes ?? []);
   const only = options.onlyNodes ? new Set(options.onlyNodes) : undefined;
   const perChannel = options.perChannel ?? true;
-  const merged = perChannel && options.mergeSiblings !== false && ops.has('MatMul')
-    ? mergeSiblingMatMuls(model, (node, weight) => {
-      const name = node.name ?? '';
-      if (excluded.has(name) || (only && !only.has(name)) || types.get(node.input?.[0] ?? '')?.elemType !== DataType.FLOAT) return false;
-      return elementCount(dimsOf(weight)) >= (options.minWeightElements ?? 0);
-    })
-    : [];
+  // Which weight-bearing MatMuls the graph rewrites before quantization may take in.
+  const rewritable = (node: NodeProto, weight: TensorProto): boolean => {
+    const name = node.name ?? '';
+    if (excluded.has(name) || (only && !only.has(name)) || types.get(node.input?.[0] ?? '')?.elemType !== DataType.FLOAT) return false;
+    return elementCount(dimsOf(weight)) >= (options.minWeightElements ?? 0);
+  };
+  const withMatMuls = perChannel && ops.has('MatMul');
+  const attentions = withMatMuls && options.fuseAttention !== false ? fuseAttention(model, types, rewritable) : [];
+  const merged = withMatMuls && options.mergeSiblings !== false ? mergeSiblingMatMuls(model, rewritable) : [];
   const g = new GraphEditor(model);
   const ctx: Context = {
     g,
@@ -147,8 +159,16 @@ export function rewriteInt8(model: ModelProto, types: ReadonlyMap<string, ValueT
   const quantized: QuantizedNode[] = [];
   const skipped: SkippedNode[] = [];
 
+  const fusedAttention = new Set(attentions.map((a) => a.name));
   for (const node of g.nodes) {
     const opType = node.opType ?? '';
+    if (fusedAttention.has(node.name ?? '')) {
+      const weight = g.initializer(node.input?.[1])!;
+      const channels = rewriteAttention(ctx, node, weight);
+      const count = elementCount(dimsOf(weight));
+      quantized.push({ name: node.name!, opType: 'Attention', weight: weight.name!, weightElements: count, bytesBefore: tensorBytes(weight), bytesAfter: count + 4 * channels });
+      continue;
+    }
     if (!(INT8_OP_TYPES as readonly string[]).includes(opType) || (node.domain ?? '') !== '') continue;
     const name = node.name ?? '';
     const skip = (reason: string) => skipped.push({ name, opType, reason });
@@ -184,7 +204,7 @@ export function rewriteInt8(model: ModelProto, types: ReadonlyMap<string, ValueT
     quantized.push({ name, opType, weight: weight.name!, weightElements: count, bytesBefore: tensorBytes(weight), bytesAfter: count + 4 * result });
   }
   g.commit();
-  return { quantized, skipped, merged, gelus };
+  return { quantized, skipped, merged, gelus, attentions };
 }
 
 /** The zero point that centres symmetric values in an unsigned byte. */
@@ -284,6 +304,26 @@ function rewriteMatMul(ctx: Context, node: NodeProto, weight: TensorProto): stri
   if (!isFloatActivation(ctx, a)) return 'input A is not a float32 activation';
   const w = weightInitializers(ctx, weight, 'MatMul/0', readFloats(weight), dims, 1, (n) => [n]);
   ctx.g.replace(node, integerThenScale(ctx, node, a, 'MatMulInteger', w, node.output![0]!));
+  return w.channels;
+}
+
+/**
+ * com.microsoft.Attention (made by fuse-attention.ts) as DynamicQuantizeLinear(X) then
+ * QAttention, with the packed [Din, 3·hidden] weight int8 per output column; the bias, mask
+ * and attributes carry over.
+ */
+function rewriteAttention(ctx: Context, node: NodeProto, weight: TensorProto): number {
+  const g = ctx.g;
+  const [x, , bias, mask] = node.input as string[];
+  const w = weightInitializers(ctx, weight, 'Attention/0', readFloats(weight), dimsOf(weight), 1, (n) => [n]);
+  const base = node.name || node.output![0]!;
+  const xq = g.fresh(`${x}_quantized`);
+  const xScale = g.fresh(`${x}_scale`);
+  const xZero = g.fresh(`${x}_zero_point`);
+  g.replace(node, [
+    g.makeNode('DynamicQuantizeLinear', [x!], [xq, xScale, xZero], `${base}_quantize_input`),
+    g.makeNode('QAttention', [xq, w.q, bias!, xScale, w.scale, mask ?? '', xZero, w.zeroPoint], [...node.output!], `${base}_quantized`, [...(node.attribute ?? [])], 'com.microsoft'),
+  ]);
   return w.channels;
 }
 

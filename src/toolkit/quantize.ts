@@ -47,7 +47,7 @@ export interface QuantizeReport {
   readonly fp16?: Fp16Rewrite;
 }
 
-const FUSED_KERNELS = ['com.microsoft.DynamicQuantizeMatMul', 'com.microsoft.MatMulIntegerToFloat', 'com.microsoft.QLinearConv'];
+const FUSED_KERNELS = ['com.microsoft.DynamicQuantizeMatMul', 'com.microsoft.MatMulIntegerToFloat', 'com.microsoft.QAttention', 'com.microsoft.QLinearConv'];
 const UNFUSED_KERNELS = ['MatMulInteger', 'ConvInteger'];
 
 export async function quantizeModel(input: string, output: string, options: QuantizeOptions): Promise<QuantizeReport> {

@@ -77,11 +77,14 @@ export async function int8Sensitivity(path: string, options: SensitivityOptions 
 
     const whole = await run(options);
     const nodes: Omit<NodeSensitivity, 'outlier'>[] = [];
-    // A merged MatMul stands for its siblings: each is measured alone, under its own name,
-    // which is the name --exclude takes.
+    // A merged MatMul stands for its siblings, a fused attention for its three projections:
+    // each is measured alone, under its own name, which is the name --exclude takes.
     const single = whole.rewritten.quantized.flatMap((q) => {
       const merged = whole.rewritten.merged.find((m) => m.name === q.name);
-      return merged ? merged.nodes.map((name, k) => ({ ...q, name, weight: merged.weights[k]! })) : [q];
+      if (merged) return merged.nodes.map((name, k) => ({ ...q, name, weight: merged.weights[k]! }));
+      const attention = whole.rewritten.attentions.find((a) => a.name === q.name);
+      if (attention) return attention.projections.map((name, k) => ({ ...q, name, opType: 'MatMul', weight: attention.weights[k]! }));
+      return [q];
     });
     for (const q of single) {
       const { outputs } = await run({ ...options, onlyNodes: [q.name], excludeNodes: [] });
