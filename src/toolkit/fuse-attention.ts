@@ -276,8 +276,8 @@ export function fuseAttention(model: ModelProto, types: ReadonlyMap<string, Valu
   const matcher = new Matcher(g, types, opsetVersion(model));
   const fused: FusedAttention[] = [];
   const removed = new Set<NodeProto>();
-  const maskIndex = new Map<string, string>();
-  const maskChains: NodeProto[][] = [];
+  // Per mask input: the int32 mask the fused layers read, and the bias chains they replaced.
+  const masks = new Map<string, { index: string; chains: Set<NodeProto[]> }>();
   for (const softmax of g.nodes) {
     if (!isDefault(softmax, 'Softmax')) continue;
     const m = matcher.match(softmax);
@@ -290,16 +290,11 @@ export function fuseAttention(model: ModelProto, types: ReadonlyMap<string, Valu
     const weightName = g.addInitializer(tensors.float(g.fresh(`${base}.attention.qkv_weight`), [din, columns], weight));
     const biasName = g.addInitializer(tensors.float(g.fresh(`${base}.attention.qkv_bias`), [columns], bias));
     const inputs = [m.x, weightName, biasName];
-    const before: NodeProto[] = [];
     if (m.mask) {
-      let index = maskIndex.get(m.mask.input);
-      if (!index) {
-        index = g.fresh(`${m.mask.input}_int32`);
-        maskIndex.set(m.mask.input, index);
-        before.push(g.makeNode('Cast', [m.mask.input], [index], `${m.mask.input}_to_int32`, [attrs.int('to', DataType.INT32)]));
-      }
-      inputs.push(index);
-      maskChains.push(m.mask.chain);
+      let mask = masks.get(m.mask.input);
+      if (!mask) masks.set(m.mask.input, (mask = { index: g.fresh(`${m.mask.input}_int32`), chains: new Set() }));
+      mask.chains.add(m.mask.chain);
+      inputs.push(mask.index);
     }
     const attributes = [attrs.int('num_heads', m.heads)];
     if (!near(m.scale, 1 / Math.sqrt(m.headSize))) attributes.push(onnx.AttributeProto.create({ name: 'scale', type: onnx.AttributeProto.AttributeType.FLOAT, f: m.scale }));
@@ -307,9 +302,9 @@ export function fuseAttention(model: ModelProto, types: ReadonlyMap<string, Valu
       attributes.push(onnx.AttributeProto.create({ name: 'mask_filter_value', type: onnx.AttributeProto.AttributeType.FLOAT, f: m.mask.filterValue }));
     }
     const attention = g.makeNode('Attention', inputs, [m.output], `${base}_attention`, attributes, 'com.microsoft');
-    // The final Reshape is the block's last node: X and the mask are defined before it.
+    // The final Reshape is the block's last node: X and the int32 mask are defined before it.
     const last = m.nodes[m.nodes.length - 1]!;
-    for (const n of m.nodes) g.replace(n, n === last ? [...before, attention] : []);
+    for (const n of m.nodes) g.replace(n, n === last ? [attention] : []);
     fused.push({
       name: attention.name!,
       heads: m.heads,
@@ -318,15 +313,24 @@ export function fuseAttention(model: ModelProto, types: ReadonlyMap<string, Valu
       nodes: m.nodes.map((n) => n.name || n.output![0]!),
     });
   }
-  // The mask bias that every layer shared goes once no layer reads it.
-  for (const chain of maskChains) {
-    for (const node of chain) {
-      if (removed.has(node)) continue;
-      const unused = (node.output ?? []).every((o) => !g.isGraphOutput(o) && g.consumers(o).every((c) => removed.has(c)));
-      if (!unused) break;
-      removed.add(node);
-      g.replace(node, []);
+  // Each mask bias chain (every layer may share one) goes once nothing else reads it. The int32
+  // mask is made where the first chain cast the mask to float, ahead of every fused layer.
+  const position = new Map(g.nodes.map((n, i) => [n, i]));
+  for (const [input, { index, chains }] of masks) {
+    const casts: NodeProto[] = [];
+    for (const chain of chains) {
+      for (const node of chain) {
+        if (removed.has(node)) continue;
+        const unused = (node.output ?? []).every((o) => !g.isGraphOutput(o) && g.consumers(o).every((c) => removed.has(c)));
+        if (!unused) break;
+        removed.add(node);
+      }
+      casts.push(chain[chain.length - 1]!);
     }
+    const first = casts.reduce((a, b) => (position.get(a)! <= position.get(b)! ? a : b));
+    const toInt32 = g.makeNode('Cast', [input], [index], `${input}_to_int32`, [attrs.int('to', DataType.INT32)]);
+    for (const chain of chains) for (const node of chain) if (removed.has(node) && node !== first) g.replace(node, []);
+    g.replace(first, [...(removed.has(first) ? [] : [first]), toInt32]);
   }
   g.commit();
   if (fused.length > 0) requireOpset(model, 'com.microsoft', 1);
