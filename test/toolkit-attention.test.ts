@@ -36,14 +36,18 @@ type Variant =
   /** a scale other than 1/√D and a mask value other than -10000: both become attributes. */
   | 'custom-constants'
   /** keys from another input (cross-attention): not self-attention, left alone. */
-  | 'cross';
+  | 'cross'
+  /** the attention probabilities also read inside an If's branches: left alone. */
+  | 'read-in-subgraph'
+  /** a mask of shape [1, S] broadcast over the batch, which the fused op refuses: left alone. */
+  | 'broadcast-mask';
 
 function attentionBlock(variant: Variant): Uint8Array {
   const g = new GraphBuilder(`attention_${variant}`);
   const x = g.input('x', tensorType(DataType.FLOAT, ['N', 'S', HIDDEN]));
   const memory = variant === 'cross' ? g.input('memory', tensorType(DataType.FLOAT, ['N', 'S', HIDDEN])) : x;
   const masked = variant !== 'div-no-mask';
-  const mask = masked ? g.input('mask', tensorType(DataType.INT64, ['N', 'S'])) : '';
+  const mask = masked ? g.input('mask', tensorType(DataType.INT64, [variant === 'broadcast-mask' ? 1 : 'N', 'S'])) : '';
   const split = g.int64s('split_heads', [4], [0, 0, HEADS, HEAD_SIZE]);
   const heads = (from: string, name: string, perm: number[]) =>
     g.op('Transpose', [g.op('Reshape', [linear(g, from, name, HIDDEN, HIDDEN), split])], { perm: attr.ints(perm) });
@@ -58,11 +62,20 @@ function attentionBlock(variant: Variant): Uint8Array {
     : g.op('Mul', [product, g.floats('scale', [], new Float32Array([variant === 'custom-constants' ? 0.3 : 1 / Math.sqrt(HEAD_SIZE)]))]);
   if (masked) {
     const keep = g.op('Cast', [mask], { to: attr.int(DataType.FLOAT) });
-    const filter = variant === 'custom-constants' ? -1e9 : -10000;
+    // -2 rather than a huge value, so that a lost mask_filter_value would show in the output.
+    const filter = variant === 'custom-constants' ? -2 : -10000;
     const bias = g.op('Mul', [g.op('Sub', [g.floats('one', [], new Float32Array([1])), keep]), g.floats('filter', [], new Float32Array([filter]))]);
     scores = g.op('Add', [scores, g.op('Unsqueeze', [bias, g.int64s('mask_axes', [2], [1, 2])])]);
   }
   const probs = g.op('Softmax', [scores], { axis: attr.int(-1) });
+  if (variant === 'read-in-subgraph') {
+    const branch = (name: string) =>
+      onnx.GraphProto.create({ name, node: [{ opType: 'Identity', input: [probs], output: [`${name}_p`] }], output: [{ name: `${name}_p`, type: tensorType(DataType.FLOAT, ['N', HEADS, 'S', 'S']) }] });
+    const cond = g.op('Greater', [g.floats('two', [], new Float32Array([2])), g.floats('one_f', [], new Float32Array([1]))]);
+    const graphAttr = (name: string) => ({ type: onnx.AttributeProto.AttributeType.GRAPH, g: branch(name) });
+    g.node('If', [cond], { outputs: ['p'], attrs: { then_branch: graphAttr('then'), else_branch: graphAttr('else') } });
+    g.output('p', tensorType(DataType.FLOAT, ['N', HEADS, 'S', 'S']));
+  }
   const context = g.op('Transpose', [g.op('MatMul', [probs, v])], { perm: attr.ints([0, 2, 1, 3]) });
   const merged = g.op('Reshape', [context, g.int64s('merge_heads', [3], [0, 0, HIDDEN])]);
   // The output projection and a residual, as in an encoder layer.
@@ -114,11 +127,15 @@ describe('fuseAttention(): self-attention written out becomes com.microsoft.Atte
     });
   }
 
-  it('leaves cross-attention (keys and values from another input) alone', async () => {
-    const m = decodeModel(attentionBlock('cross'));
-    expect(fuseAttention(m, await inferValueTypes(m))).toEqual([]);
-    expect(opsOf(encodeModel(m))).toContain('Softmax');
-  });
+  for (const variant of ['cross', 'read-in-subgraph', 'broadcast-mask'] as const) {
+    it(`leaves the ${variant} look-alike alone, still loadable`, async () => {
+      const m = decodeModel(attentionBlock(variant));
+      expect(fuseAttention(m, await inferValueTypes(m))).toEqual([]);
+      const bytes = encodeModel(m);
+      expect(opsOf(bytes)).toContain('Softmax');
+      await (await InferenceSession.create(bytes)).release();
+    });
+  }
 
   it('fuses nothing when a projection is not eligible (excluded from quantization)', async () => {
     const m = decodeModel(attentionBlock('bert'));

@@ -220,6 +220,8 @@ class Matcher {
       scale = c;
       qk = second !== undefined ? s0 : s1;
     }
+    // ORT reads a scale of 0 as "the default 1/√D".
+    if (!Number.isFinite(scale) || scale === 0) return undefined;
     const scoresMatMul = this.onlyFrom(qk, 'MatMul');
     if (!scoresMatMul) return undefined;
 
@@ -237,7 +239,17 @@ class Matcher {
       const dims = dimsOf(p.projection.weight);
       if (dims[0] !== din || dims[1] !== hidden) return undefined;
     }
-    if (this.types.get(x)?.shape.length !== 3) return undefined;
+    const xShape = this.types.get(x)?.shape;
+    if (xShape?.length !== 3) return undefined;
+    // The fused op takes a [N, S] mask; one broadcast over the batch ([1, S]) it refuses.
+    if (mask) {
+      const maskShape = this.types.get(mask.input)!.shape;
+      for (let d = 0; d < 2; d++) {
+        const [md, xd] = [maskShape[d], xShape[d]];
+        if (md === 1 && xd !== 1) return undefined;
+        if (typeof md === 'number' && typeof xd === 'number' && md !== -1 && xd !== -1 && md !== xd) return undefined;
+      }
+    }
 
     // The heads merged back: Reshape(Transpose(context, [0,2,1,3]), [0,0,H·D]).
     const back = this.onlyUse(context.output![0]!, 'Transpose');

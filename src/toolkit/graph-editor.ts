@@ -33,7 +33,10 @@ export class GraphEditor {
         this.producers.set(out, node);
         this.taken.add(out);
       }
-      for (const input of node.input ?? []) {
+      // A node with subgraphs (If, Loop, Scan) also uses every outer value its subgraphs read.
+      const reads = new Set(node.input ?? []);
+      for (const a of node.attribute ?? []) for (const sub of [...(a.g ? [a.g] : []), ...(a.graphs ?? [])]) outerReads(sub, reads);
+      for (const input of reads) {
         if (!input) continue;
         let list = this.consumerLists.get(input);
         if (!list) this.consumerLists.set(input, (list = []));
@@ -116,6 +119,19 @@ export class GraphEditor {
     this.graph.initializer = (this.graph.initializer ?? []).filter((t) => used.has(t.name!));
     for (const name of [...this.initializers.keys()]) if (!used.has(name)) this.initializers.delete(name);
   }
+}
+
+/** Adds to `reads` the values `graph` (and its own subgraphs) reads without defining them. */
+function outerReads(graph: GraphProto, reads: Set<string>): void {
+  const defined = new Set<string>([...(graph.input ?? []).map((v) => v.name!), ...(graph.initializer ?? []).map((t) => t.name!)]);
+  for (const n of graph.node ?? []) for (const o of n.output ?? []) defined.add(o);
+  const inner = new Set<string>();
+  for (const n of graph.node ?? []) {
+    for (const i of n.input ?? []) inner.add(i);
+    for (const a of n.attribute ?? []) for (const sub of [...(a.g ? [a.g] : []), ...(a.graphs ?? [])]) outerReads(sub, inner);
+  }
+  for (const o of graph.output ?? []) inner.add(o.name!);
+  for (const name of inner) if (name && !defined.has(name)) reads.add(name);
 }
 
 /** Attribute readers and makers. */
