@@ -35,6 +35,8 @@ type Variant =
   | 'div-no-mask'
   /** a scale other than 1/√D and a mask value other than -10000: both become attributes. */
   | 'custom-constants'
+  /** bert's, with the mask unsqueezed along axes [-2, -3] and the heads merged by Reshape [0, 0, -1]. */
+  | 'other-axes'
   /** keys from another input (cross-attention): not self-attention, left alone. */
   | 'cross'
   /** the attention probabilities also read inside an If's branches: left alone. */
@@ -65,7 +67,8 @@ function attentionBlock(variant: Variant): Uint8Array {
     // -2 rather than a huge value, so that a lost mask_filter_value would show in the output.
     const filter = variant === 'custom-constants' ? -2 : -10000;
     const bias = g.op('Mul', [g.op('Sub', [g.floats('one', [], new Float32Array([1])), keep]), g.floats('filter', [], new Float32Array([filter]))]);
-    scores = g.op('Add', [scores, g.op('Unsqueeze', [bias, g.int64s('mask_axes', [2], [1, 2])])]);
+    const axes = variant === 'other-axes' ? [-2, -3] : [1, 2];
+    scores = g.op('Add', [scores, g.op('Unsqueeze', [bias, g.int64s('mask_axes', [2], axes)])]);
   }
   const probs = g.op('Softmax', [scores], { axis: attr.int(-1) });
   if (variant === 'read-in-subgraph') {
@@ -77,7 +80,7 @@ function attentionBlock(variant: Variant): Uint8Array {
     g.output('p', tensorType(DataType.FLOAT, ['N', HEADS, 'S', 'S']));
   }
   const context = g.op('Transpose', [g.op('MatMul', [probs, v])], { perm: attr.ints([0, 2, 1, 3]) });
-  const merged = g.op('Reshape', [context, g.int64s('merge_heads', [3], [0, 0, HIDDEN])]);
+  const merged = g.op('Reshape', [context, g.int64s('merge_heads', [3], [0, 0, variant === 'other-axes' ? -1 : HIDDEN])]);
   // The output projection and a residual, as in an encoder layer.
   g.node('Add', [linear(g, merged, 'output', HIDDEN, HIDDEN), x], { outputs: ['y'] });
   g.output('y', tensorType(DataType.FLOAT, ['N', 'S', HIDDEN]));
@@ -109,7 +112,7 @@ async function outputOf(bytes: Uint8Array | string, feeds: ReturnType<typeof fee
 const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
 
 describe('fuseAttention(): self-attention written out becomes com.microsoft.Attention', () => {
-  for (const variant of ['bert', 'div-no-mask', 'custom-constants'] as const) {
+  for (const variant of ['bert', 'div-no-mask', 'custom-constants', 'other-axes'] as const) {
     it(`fuses the ${variant} spelling into one Attention that computes the same output`, async () => {
       const original = attentionBlock(variant);
       const m = decodeModel(original);

@@ -108,14 +108,19 @@ class Matcher {
     return (node.attribute?.find((a) => a.name === 'perm')?.ints ?? []).map(Number);
   }
 
-  /** A Reshape to [0|-1, 0|-1, ...tail] (batch and sequence carried over, at most one -1). */
-  private reshapeTail(node: NodeProto, tailLength: number): number[] | undefined {
+  /**
+   * A Reshape to [0|-1, 0|-1, ...tail] (batch and sequence carried over, at most one -1); with
+   * `inferredTail`, [0, 0, -1] too.
+   */
+  private reshapeTail(node: NodeProto, tailLength: number, inferredTail = false): number[] | undefined {
     const shape = this.ints(node.input?.[1]);
     if (!shape || shape.length !== 2 + tailLength || intAttr(node, 'allowzero', 0) !== 0) return undefined;
     const head = shape.slice(0, 2);
     if (!head.every((d) => d === 0 || d === -1) || head.every((d) => d === -1)) return undefined;
     const tail = shape.slice(2);
-    return tail.every((d) => d > 0) ? tail : undefined;
+    // A -1 in the tail is allowed only where the head carries over both dims (nothing else to infer).
+    const inferred = inferredTail && tail.length === 1 && tail[0] === -1 && head.every((d) => d === 0);
+    return inferred || tail.every((d) => d > 0) ? tail : undefined;
   }
 
   /**
@@ -169,7 +174,8 @@ class Matcher {
     const axes = this.opset >= UNSQUEEZE_AXES_AS_INPUT_OPSET
       ? this.ints(unsqueeze.input?.[1])
       : (unsqueeze.attribute?.find((a) => a.name === 'axes')?.ints ?? []).map(Number);
-    if (!axes || !sameInts(axes, [1, 2])) return undefined;
+    // Axes of the [N,1,1,S] result, in any order or counted from the end.
+    if (!axes || !sameInts(axes.map((a) => (a < 0 ? a + 4 : a)).sort(), [1, 2])) return undefined;
     const mul = this.g.producer(unsqueeze.input![0]!);
     if (!isDefault(mul, 'Mul')) return undefined;
     const [m0, m1] = mul.input as [string, string];
@@ -255,8 +261,9 @@ class Matcher {
     const back = this.onlyUse(context.output![0]!, 'Transpose');
     if (!back || !sameInts(this.perm(back), [0, 2, 1, 3])) return undefined;
     const merge = this.onlyUse(back.output![0]!, 'Reshape');
-    const mergedTail = merge && this.reshapeTail(merge, 1);
-    if (!merge || !mergedTail || mergedTail[0] !== hidden) return undefined;
+    // [0,0,H·D], or [0,0,-1], which can only mean H·D here.
+    const mergedTail = merge && this.reshapeTail(merge, 1, true);
+    if (!merge || !mergedTail || (mergedTail[0] !== hidden && mergedTail[0] !== -1)) return undefined;
 
     const projections = [q, k, v].flatMap(({ projection: p }) => (p.bias ? [p.matmul, p.bias.add] : [p.matmul]));
     const nodes = [...projections, ...q.nodes, ...k.nodes, ...v.nodes, scoresMatMul, scaling, ...(maskAdd ? [maskAdd] : []), softmax, context, back, merge];
