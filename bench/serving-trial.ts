@@ -250,6 +250,12 @@ export async function settle(server: Server): Promise<number> {
   return -1;
 }
 
+/** The figures of a timed run: wrk's summary, and the rates over its length of requests and of server and wrk CPU. */
+export function timedFigures(wrk: WrkSummary, serverCpuSeconds: number, settleMs: number, probe: ServingResult['probe']): ServingResult {
+  const seconds = wrk.durationUs / 1e6;
+  return { wrk, reqPerSec: wrk.requests / seconds, serverCpuCores: serverCpuSeconds / seconds, loadCpuCores: wrk.cpuS / seconds, settleMs, probe };
+}
+
 async function runTrial(trial: ServingTrial): Promise<ServingResult> {
   const scratch = mkdtempSync(join(tmpdir(), 'ortex-serving-'));
   scratchDir = scratch;
@@ -274,17 +280,7 @@ async function runTrial(trial: ServingTrial): Promise<ServingResult> {
     const offset = plan.zipf ? plan.zipf.length / 2 : plan.cold ? Math.floor(plan.cold.span / 2) : 0;
     const wrk = await runLoad(trial, port, requestFile, trial.durationS, offset);
     if (server.exited) throw server.failure('during the timed run');
-    const serverCpu = server.cpuSeconds() - cpuBefore;
-    const seconds = wrk.durationUs / 1e6;
-    const result: ServingResult = {
-      wrk,
-      reqPerSec: wrk.requests / seconds,
-      serverCpuCores: serverCpu / seconds,
-      loadCpuCores: wrk.cpuS / seconds,
-      settleMs,
-      probe: checked,
-      loadGenerator,
-    };
+    const result: ServingResult = { ...timedFigures(wrk, server.cpuSeconds() - cpuBefore, settleMs, checked), loadGenerator };
     if (cached) {
       const after = await cacheCounts(port);
       const answered = after.hits + after.misses + after.shared - (cached.hits + cached.misses + cached.shared);

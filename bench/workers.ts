@@ -43,7 +43,7 @@ import { type MachineInfo, cell, machineLines, num, ratioText } from './report.j
 import { requestPlan, writeRequestFile } from './serving-payloads.js';
 import { metricSum } from './soak-memory.js';
 import { ORTEX_CLI, buildRepository } from './serving-servers.js';
-import { Server, type ServingResult, cpuSecondsOf, freePort, probe, runLoad, send, settle } from './serving-trial.js';
+import { Server, type ServingResult, cpuSecondsOf, freePort, probe, runLoad, send, settle, timedFigures } from './serving-trial.js';
 import { ORTEX_CONFIGS, type Pinning, QUICK, SERVING_GROUPS, SERVING_ROWS, type ServingTrial } from './serving-trials.js';
 import { type Ratio, type Spread, ratioOf, spread } from './stats.js';
 
@@ -266,19 +266,13 @@ async function runWorkersTrial(trial: WorkersTrial, repeat: number): Promise<Wor
     const cpuBefore = server.cpuSeconds();
     const wrk = await runLoad(trial, port, requestFile, trial.durationS, 0, trial.loadThreads);
     if (server.exited) throw server.failure('during the timed run');
-    const serverCpu = server.cpuSeconds() - cpuBefore;
+    const figures = timedFigures(wrk, server.cpuSeconds() - cpuBefore, settleMs, checked);
     const after = await server.successCounts();
-    const seconds = wrk.durationUs / 1e6;
     const workerPids = server.workerPids;
     const exit = await server.stopped();
     return {
       repeat,
-      wrk,
-      reqPerSec: wrk.requests / seconds,
-      serverCpuCores: serverCpu / seconds,
-      loadCpuCores: wrk.cpuS / seconds,
-      settleMs,
-      probe: checked,
+      ...figures,
       workerPids,
       workerRequests: after.map((n, i) => n - before[i]!),
       exit,

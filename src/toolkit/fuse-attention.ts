@@ -18,9 +18,9 @@
  * of what an INT8 encoder still spends in float. ORT's own AttentionFusion matches only some
  * exporters' spellings, and none of bert_mini's.
  */
-import { GraphEditor, attrs, intAttr } from './graph-editor.js';
+import { GraphEditor, attrs, intAttr, intsAttr } from './graph-editor.js';
 import { DataType, onnx, opsetVersion, requireOpset, type ModelProto, type NodeProto, type TensorProto } from './onnx-model.js';
-import { dimsOf, elementCount, readFloats, readInt64s, tensors } from './tensor-data.js';
+import { dimsOf, readFloats, readInt64s, tensors } from './tensor-data.js';
 import type { ValueType } from './value-types.js';
 
 /** ORT's Attention adds this to masked scores unless told otherwise. */
@@ -81,22 +81,15 @@ class Matcher {
 
   /** The producer of `value` when `value` has no other use and is not a graph output. */
   private onlyFrom(value: string | null | undefined, opType: string): NodeProto | undefined {
-    if (!value || this.g.isGraphOutput(value) || this.g.consumers(value).length !== 1) return undefined;
+    if (!value || !this.g.soleConsumer(value)) return undefined;
     const node = this.g.producer(value);
     return isDefault(node, opType) ? node : undefined;
   }
 
   /** The node of `opType` that is the only use of `value`. */
   private onlyUse(value: string, opType: string): NodeProto | undefined {
-    const uses = this.g.consumers(value);
-    if (uses.length !== 1 || this.g.isGraphOutput(value)) return undefined;
-    return isDefault(uses[0], opType) ? uses[0] : undefined;
-  }
-
-  private scalar(name: string | null | undefined): number | undefined {
-    const t = this.g.initializer(name);
-    if (!t || t.dataType !== DataType.FLOAT || elementCount(dimsOf(t)) !== 1) return undefined;
-    return readFloats(t)[0];
+    const node = this.g.soleConsumer(value);
+    return isDefault(node, opType) ? node : undefined;
   }
 
   private ints(name: string | null | undefined): number[] | undefined {
@@ -105,7 +98,7 @@ class Matcher {
   }
 
   private perm(node: NodeProto): number[] {
-    return (node.attribute?.find((a) => a.name === 'perm')?.ints ?? []).map(Number);
+    return intsAttr(node, 'perm') ?? [];
   }
 
   /**
@@ -173,16 +166,16 @@ class Matcher {
     if (!isDefault(unsqueeze, 'Unsqueeze')) return undefined;
     const axes = this.opset >= UNSQUEEZE_AXES_AS_INPUT_OPSET
       ? this.ints(unsqueeze.input?.[1])
-      : (unsqueeze.attribute?.find((a) => a.name === 'axes')?.ints ?? []).map(Number);
+      : intsAttr(unsqueeze, 'axes');
     // Axes of the [N,1,1,S] result, in any order or counted from the end.
     if (!axes || !sameInts(axes.map((a) => (a < 0 ? a + 4 : a)).sort(), [1, 2])) return undefined;
     const mul = this.g.producer(unsqueeze.input![0]!);
     if (!isDefault(mul, 'Mul')) return undefined;
     const [m0, m1] = mul.input as [string, string];
-    const second = this.scalar(m1);
-    const filterValue = second ?? this.scalar(m0);
+    const second = this.g.floatScalar(m1);
+    const filterValue = second ?? this.g.floatScalar(m0);
     const sub = this.g.producer(second !== undefined ? m0 : m1);
-    if (filterValue === undefined || !isDefault(sub, 'Sub') || this.scalar(sub.input![0]) !== 1) return undefined;
+    if (filterValue === undefined || !isDefault(sub, 'Sub') || this.g.floatScalar(sub.input![0]) !== 1) return undefined;
     const cast = this.g.producer(sub.input![1]!);
     if (!isDefault(cast, 'Cast') || intAttr(cast, 'to', 0) !== DataType.FLOAT) return undefined;
     const input = cast.input![0]!;
@@ -215,13 +208,13 @@ class Matcher {
     let scale: number;
     let qk: string;
     if (scaling.opType === 'Div') {
-      const c = this.scalar(s1);
+      const c = this.g.floatScalar(s1);
       if (c === undefined || c === 0) return undefined;
       scale = 1 / c;
       qk = s0;
     } else {
-      const second = this.scalar(s1);
-      const c = second ?? this.scalar(s0);
+      const second = this.g.floatScalar(s1);
+      const c = second ?? this.g.floatScalar(s0);
       if (c === undefined) return undefined;
       scale = c;
       qk = second !== undefined ? s0 : s1;

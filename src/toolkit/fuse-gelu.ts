@@ -10,8 +10,7 @@
  * pass over the FFN's widest activation. The fused op computes the same function.
  */
 import { GraphEditor } from './graph-editor.js';
-import { DataType, requireOpset, type ModelProto, type NodeProto } from './onnx-model.js';
-import { dimsOf, elementCount, readFloats } from './tensor-data.js';
+import { requireOpset, type ModelProto, type NodeProto } from './onnx-model.js';
 
 /** How far a constant may be from the value it stands for (exporters round 1/√2 differently). */
 const TOLERANCE = 1e-4;
@@ -22,21 +21,12 @@ export interface FusedGelu {
   readonly nodes: readonly string[];
 }
 
-/** The scalar float constant `name` holds, if it is one. */
-function scalar(g: GraphEditor, name: string | undefined): number | undefined {
-  const t = g.initializer(name);
-  if (!t || t.dataType !== DataType.FLOAT || elementCount(dimsOf(t)) !== 1) return undefined;
-  return readFloats(t)[0];
-}
-
 const near = (v: number | undefined, target: number) => v !== undefined && Math.abs(v - target) < TOLERANCE;
 
 /** The node of `opType` (default domain) that is the only use of `value`, and the other input it takes. */
 function onlyUse(g: GraphEditor, value: string, opType: string): { node: NodeProto; other: string } | undefined {
-  const uses = g.consumers(value);
-  if (uses.length !== 1 || g.isGraphOutput(value)) return undefined;
-  const node = uses[0]!;
-  if (node.opType !== opType || (node.domain ?? '') !== '' || node.input?.length !== 2) return undefined;
+  const node = g.soleConsumer(value);
+  if (!node || node.opType !== opType || (node.domain ?? '') !== '' || node.input?.length !== 2) return undefined;
   return { node, other: node.input[0] === value ? node.input[1]! : node.input[0]! };
 }
 
@@ -46,25 +36,25 @@ function matchGelu(g: GraphEditor, erf: NodeProto): { x: string; nodes: NodeProt
   if (!scaled || (scaled.domain ?? '') !== '' || scaled.input?.length !== 2 || g.consumers(scaled.output![0]!).length !== 1) return undefined;
   const [p, q] = scaled.input as [string, string];
   let x: string | undefined;
-  if (scaled.opType === 'Div' && near(scalar(g, q), Math.SQRT2)) x = p;
-  else if (scaled.opType === 'Mul' && near(scalar(g, q), Math.SQRT1_2)) x = p;
-  else if (scaled.opType === 'Mul' && near(scalar(g, p), Math.SQRT1_2)) x = q;
+  if (scaled.opType === 'Div' && near(g.floatScalar(q), Math.SQRT2)) x = p;
+  else if (scaled.opType === 'Mul' && near(g.floatScalar(q), Math.SQRT1_2)) x = p;
+  else if (scaled.opType === 'Mul' && near(g.floatScalar(p), Math.SQRT1_2)) x = q;
   if (x === undefined) return undefined;
   const plusOne = onlyUse(g, erf.output![0]!, 'Add');
-  if (!plusOne || !near(scalar(g, plusOne.other), 1)) return undefined;
+  if (!plusOne || !near(g.floatScalar(plusOne.other), 1)) return undefined;
   const times = onlyUse(g, plusOne.node.output![0]!, 'Mul');
   if (!times) return undefined;
   // x * (1 + erf), then * 0.5
   if (times.other === x) {
     const half = onlyUse(g, times.node.output![0]!, 'Mul');
-    if (!half || !near(scalar(g, half.other), 0.5)) return undefined;
+    if (!half || !near(g.floatScalar(half.other), 0.5)) return undefined;
     return { x, nodes: [scaled, erf, plusOne.node, times.node, half.node], output: half.node.output![0]! };
   }
   // (x * 0.5) * (1 + erf)
   const halfX = g.producer(times.other);
   if (!halfX || halfX.opType !== 'Mul' || (halfX.domain ?? '') !== '' || g.consumers(times.other).length !== 1) return undefined;
   const [h0, h1] = halfX.input as [string, string];
-  if (!((h0 === x && near(scalar(g, h1), 0.5)) || (h1 === x && near(scalar(g, h0), 0.5)))) return undefined;
+  if (!((h0 === x && near(g.floatScalar(h1), 0.5)) || (h1 === x && near(g.floatScalar(h0), 0.5)))) return undefined;
   return { x, nodes: [scaled, erf, plusOne.node, halfX, times.node], output: times.node.output![0]! };
 }
 

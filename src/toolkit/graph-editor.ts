@@ -7,7 +7,8 @@
  * (plus new initializers), so putting the replacement where the node was keeps every value
  * defined before its use.
  */
-import { num, onnx, type GraphProto, type Int64, type ModelProto, type NodeProto, type TensorProto } from './onnx-model.js';
+import { DataType, num, onnx, type GraphProto, type Int64, type ModelProto, type NodeProto, type TensorProto } from './onnx-model.js';
+import { dimsOf, elementCount, readFloats } from './tensor-data.js';
 import type { AttributeProto } from './onnx-model.js';
 
 export class GraphEditor {
@@ -35,7 +36,7 @@ export class GraphEditor {
       }
       // A node with subgraphs (If, Loop, Scan) also uses every outer value its subgraphs read.
       const reads = new Set(node.input ?? []);
-      for (const a of node.attribute ?? []) for (const sub of [...(a.g ? [a.g] : []), ...(a.graphs ?? [])]) outerReads(sub, reads);
+      for (const sub of subgraphsOf(node)) outerReads(sub, reads);
       for (const input of reads) {
         if (!input) continue;
         let list = this.consumerLists.get(input);
@@ -54,12 +55,25 @@ export class GraphEditor {
     return name ? this.initializers.get(name) : undefined;
   }
 
+  /** The value of the float initializer `name` when it holds exactly one element. */
+  floatScalar(name: string | null | undefined): number | undefined {
+    const t = this.initializer(name);
+    if (!t || t.dataType !== DataType.FLOAT || elementCount(dimsOf(t)) !== 1) return undefined;
+    return readFloats(t)[0];
+  }
+
   producer(name: string): NodeProto | undefined {
     return this.producers.get(name);
   }
 
   consumers(name: string): readonly NodeProto[] {
     return this.consumerLists.get(name) ?? [];
+  }
+
+  /** The one node that reads `name`, when exactly one does and it is not a graph output. */
+  soleConsumer(name: string): NodeProto | undefined {
+    const uses = this.consumerLists.get(name);
+    return uses?.length === 1 && !this.graphOutputs.has(name) ? uses[0] : undefined;
   }
 
   isGraphOutput(name: string): boolean {
@@ -108,10 +122,7 @@ export class GraphEditor {
       for (const n of g.node ?? []) {
         for (const i of n.input ?? []) used.add(i);
         // Subgraphs (If, Loop, Scan) may use outer-scope initializers by name.
-        for (const a of n.attribute ?? []) {
-          if (a.g) visit(a.g);
-          for (const sg of a.graphs ?? []) visit(sg);
-        }
+        for (const sub of subgraphsOf(n)) visit(sub);
       }
       for (const o of g.output ?? []) used.add(o.name!);
     };
@@ -121,6 +132,16 @@ export class GraphEditor {
   }
 }
 
+/** The subgraphs a node carries in its attributes (If's branches, Loop's and Scan's bodies). */
+function subgraphsOf(node: NodeProto): GraphProto[] {
+  const subs: GraphProto[] = [];
+  for (const a of node.attribute ?? []) {
+    if (a.g) subs.push(a.g);
+    for (const sub of a.graphs ?? []) subs.push(sub);
+  }
+  return subs;
+}
+
 /** Adds to `reads` the values `graph` (and its own subgraphs) reads without defining them. */
 function outerReads(graph: GraphProto, reads: Set<string>): void {
   const defined = new Set<string>([...(graph.input ?? []).map((v) => v.name!), ...(graph.initializer ?? []).map((t) => t.name!)]);
@@ -128,7 +149,7 @@ function outerReads(graph: GraphProto, reads: Set<string>): void {
   const inner = new Set<string>();
   for (const n of graph.node ?? []) {
     for (const i of n.input ?? []) inner.add(i);
-    for (const a of n.attribute ?? []) for (const sub of [...(a.g ? [a.g] : []), ...(a.graphs ?? [])]) outerReads(sub, inner);
+    for (const sub of subgraphsOf(n)) outerReads(sub, inner);
   }
   for (const o of graph.output ?? []) inner.add(o.name!);
   for (const name of inner) if (name && !defined.has(name)) reads.add(name);
@@ -138,6 +159,11 @@ function outerReads(graph: GraphProto, reads: Set<string>): void {
 export function intAttr(node: NodeProto, name: string, fallback: number): number {
   const a = node.attribute?.find((x) => x.name === name);
   return a ? num(a.i as Int64) : fallback;
+}
+
+export function intsAttr(node: NodeProto, name: string): number[] | undefined {
+  const a = node.attribute?.find((x) => x.name === name);
+  return a ? (a.ints ?? []).map((v) => num(v as Int64)) : undefined;
 }
 
 export function floatAttr(node: NodeProto, name: string, fallback: number): number {

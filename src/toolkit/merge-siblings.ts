@@ -26,10 +26,8 @@ const SPLIT_SIZES_AS_INPUT_OPSET = 13;
 
 /** The bias Add a MatMul output feeds, when it is the output's only use and its other input a float [N] constant. */
 function biasAdd(g: GraphEditor, output: string, columns: number): { add: NodeProto; bias: TensorProto } | undefined {
-  const uses = g.consumers(output);
-  if (uses.length !== 1 || g.isGraphOutput(output)) return undefined;
-  const add = uses[0]!;
-  if (add.opType !== 'Add' || (add.domain ?? '') !== '' || add.input?.length !== 2) return undefined;
+  const add = g.soleConsumer(output);
+  if (!add || add.opType !== 'Add' || (add.domain ?? '') !== '' || add.input?.length !== 2) return undefined;
   const bias = g.initializer(add.input[0] === output ? add.input[1] : add.input[0]);
   if (!bias || bias.dataType !== DataType.FLOAT) return undefined;
   const dims = dimsOf(bias);
