@@ -95,16 +95,21 @@ describe('graph rewrites before INT8: attention fused, sibling MatMuls merged, G
     }
   });
 
-  it('fuses each way exporters write the erf GELU, and leaves a look-alike with other constants alone', async () => {
-    const build = (variant: 'mul-then-half' | 'half-first' | 'div' | 'not-gelu') => {
+  it('fuses each way exporters write the erf GELU, and leaves alone a look-alike with other constants or a step the graph outputs', async () => {
+    type Variant = 'mul-then-half' | 'half-first' | 'div' | 'not-gelu' | 'scaled-exposed' | 'half-exposed';
+    const build = (variant: Variant) => {
       const g = new GraphBuilder('gelu_' + variant);
       const x = g.input('x', tensorType(DataType.FLOAT, ['N', 8]));
       const c = (name: string, v: number) => g.floats(name, [], new Float32Array([v]));
       const scaled = variant === 'div' ? g.op('Div', [x, c('sqrt2', Math.SQRT2)]) : g.op('Mul', [c('inv_sqrt2', variant === 'not-gelu' ? 0.6 : Math.SQRT1_2), x]);
       const plusOne = g.op('Add', [c('one', 1), g.op('Erf', [scaled])]);
-      const y = variant === 'half-first'
-        ? g.op('Mul', [g.op('Mul', [x, c('half', 0.5)]), plusOne])
+      const halfX = g.op('Mul', [x, c('half', 0.5)]);
+      const y = variant === 'half-first' || variant === 'half-exposed'
+        ? g.op('Mul', [halfX, plusOne])
         : g.op('Mul', [c('half', 0.5), g.op('Mul', [plusOne, x])]);
+      // A step of the GELU that is also a graph output must survive: no fusion.
+      if (variant === 'scaled-exposed') g.output(scaled, tensorType(DataType.FLOAT, ['N', 8]));
+      if (variant === 'half-exposed') g.output(halfX, tensorType(DataType.FLOAT, ['N', 8]));
       // A MatMul after it, so there is something to quantize.
       g.node('MatMul', [y, g.floats('w', [8, 4], Float32Array.from({ length: 32 }, (_, i) => Math.sin(i)))], { outputs: ['y'] });
       g.output('y', tensorType(DataType.FLOAT, ['N', 4]));
@@ -114,13 +119,16 @@ describe('graph rewrites before INT8: attention fused, sibling MatMuls merged, G
     };
     const data = Float32Array.from({ length: 3 * 8 }, (_, i) => (i - 12) / 3);
     const feeds = { x: { type: 'float32', data, dims: [3, 8] } } as const;
-    for (const variant of ['mul-then-half', 'half-first', 'div', 'not-gelu'] as const) {
+    for (const variant of ['mul-then-half', 'half-first', 'div', 'not-gelu', 'scaled-exposed', 'half-exposed'] as const) {
       const path = build(variant);
       const r = await quantizeModel(path, out(`gelu_${variant}.int8.onnx`), { int8: true, checkFusion: false });
       const ops = opsOf(out(`gelu_${variant}.int8.onnx`));
-      if (variant === 'not-gelu') {
+      if (variant === 'not-gelu' || variant.endsWith('-exposed')) {
         expect(r.int8!.gelus).toEqual([]);
         expect(ops).toContain('Erf');
+        const s = await InferenceSession.create(out(`gelu_${variant}.int8.onnx`));
+        expect(s.outputNames).toHaveLength(variant === 'not-gelu' ? 1 : 2);
+        await s.release();
         continue;
       }
       expect(r.int8!.gelus).toHaveLength(1);

@@ -33,7 +33,7 @@ function onlyUse(g: GraphEditor, value: string, opType: string): { node: NodePro
 /** Matches the GELU ending at the Erf `erf`; returns x, the nodes to remove and the output. */
 function matchGelu(g: GraphEditor, erf: NodeProto): { x: string; nodes: NodeProto[]; output: string } | undefined {
   const scaled = g.producer(erf.input![0]!);
-  if (!scaled || (scaled.domain ?? '') !== '' || scaled.input?.length !== 2 || g.consumers(scaled.output![0]!).length !== 1) return undefined;
+  if (!scaled || (scaled.domain ?? '') !== '' || scaled.input?.length !== 2 || !g.soleConsumer(scaled.output![0]!)) return undefined;
   const [p, q] = scaled.input as [string, string];
   let x: string | undefined;
   if (scaled.opType === 'Div' && near(g.floatScalar(q), Math.SQRT2)) x = p;
@@ -52,7 +52,7 @@ function matchGelu(g: GraphEditor, erf: NodeProto): { x: string; nodes: NodeProt
   }
   // (x * 0.5) * (1 + erf)
   const halfX = g.producer(times.other);
-  if (!halfX || halfX.opType !== 'Mul' || (halfX.domain ?? '') !== '' || g.consumers(times.other).length !== 1) return undefined;
+  if (!halfX || halfX.opType !== 'Mul' || (halfX.domain ?? '') !== '' || !g.soleConsumer(times.other)) return undefined;
   const [h0, h1] = halfX.input as [string, string];
   if (!((h0 === x && near(g.floatScalar(h1), 0.5)) || (h1 === x && near(g.floatScalar(h0), 0.5)))) return undefined;
   return { x, nodes: [scaled, erf, plusOne.node, halfX, times.node], output: times.node.output![0]! };
