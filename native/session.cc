@@ -130,9 +130,19 @@ struct RunCall {
   BorrowedRanges borrowed;
   OrtRunOptions* run_options = nullptr;
 
-  ~RunCall() {
+  ~RunCall() { Reset(); }
+
+  // Back to empty, releasing what it holds but keeping the vectors' capacity.
+  void Reset() {
     for (OrtValue* v : outputs)
       if (v) g_ort->ReleaseValue(v);
+    outputs.clear();
+    inputs.clear();
+    input_ptrs.clear();
+    input_names.clear();
+    output_names.clear();
+    borrowed.clear();
+    run_options = nullptr;
   }
 
   // args: inputIndices number[], values (encoded), outputIndices number[]
@@ -206,12 +216,16 @@ struct RunCall {
     outputs.assign(output_names.size(), nullptr);
   }
 
-  // Appends {kind(1 tensor, 0 other), type, rank, dims...} per output to `meta` and returns
-  // the data of each output (a TypedArray, or the general encoding for non-tensors).
-  std::vector<Napi::Value> ResultsFast(Napi::Env env, std::vector<double>* meta) {
+  // Appends per output to `meta` {kind, type, rank, dims...} and returns the data of each
+  // output. Kinds: 1, a tensor whose data is the TypedArray returned; 0, another value in
+  // the general encoding; 2, a tensor whose bytes were copied into `scratch`'s byte buffer,
+  // its meta followed by {byteOffset, length} and its data returned as undefined (a
+  // synchronous call only: JS slices them out before the next call reuses the buffer).
+  std::vector<Napi::Value> ResultsFast(Napi::Env env, std::vector<double>* meta, const Scratch* scratch = nullptr) {
     std::vector<Napi::Value> datas;
     datas.reserve(outputs.size());
     std::vector<int64_t> dims;
+    size_t used = 0;
     for (size_t i = 0; i < outputs.size(); i++) {
       ValuePtr v(outputs[i]);
       outputs[i] = nullptr;
@@ -223,6 +237,18 @@ struct RunCall {
         continue;
       }
       int type = 0;
+      size_t offset = 0, length = 0;
+      if (scratch && scratch->out &&
+          CopyOutputToScratch(env, v.get(), scratch->out, scratch->out_len, &used, &type, &dims, &offset, &length)) {
+        meta->push_back(2);
+        meta->push_back(type);
+        meta->push_back(static_cast<double>(dims.size()));
+        for (int64_t d : dims) meta->push_back(static_cast<double>(d));
+        meta->push_back(static_cast<double>(offset));
+        meta->push_back(static_cast<double>(length));
+        datas.push_back(env.Undefined());
+        continue;
+      }
       Napi::Value data = OutputTensor(env, std::move(v), borrowed, &type, &dims);
       meta->push_back(1);
       meta->push_back(type);
@@ -389,17 +415,26 @@ Napi::Value Session::JS_setScratch(const Napi::CallbackInfo& info) {
 }
 
 // runSyncT(...data): tensor feeds described in the scratch. Returns the single output's
-// data, or an array of them; output descriptors are written back into the scratch.
+// data, or an array of them; output descriptors are written back into the scratch, and
+// small outputs' bytes into its byte buffer (their data then undefined).
 Napi::Value Session::JS_runSyncT(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckUsable(env);
-  RunCall call;
+  // One call's vectors kept from call to call on this thread (a synchronous call cannot
+  // overlap another on its thread), so the hot path allocates none of them; emptied on the
+  // way out, whether by return or by throw, so no OrtValue outlives its call.
+  thread_local RunCall call;
+  thread_local std::vector<double> meta;
+  struct Emptied {
+    ~Emptied() {
+      call.Reset();
+      meta.clear();
+    }
+  } emptied;
   call.PrepareFast(env, this, info, InputMemory::kBorrow);
   OrtStatus* s = call.Run(session_);
   if (s) ThrowStatus(env, s);
-  std::vector<double> meta;
-  meta.reserve(64);
-  std::vector<Napi::Value> datas = call.ResultsFast(env, &meta);
+  std::vector<Napi::Value> datas = call.ResultsFast(env, &meta, &scratch_);
   // Descriptors too many for the scratch (hundreds of outputs): hand over their own array.
   if (meta.size() > scratch_.len) {
     Napi::Object o = Napi::Object::New(env);

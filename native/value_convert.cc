@@ -218,6 +218,51 @@ void Scratch::Set(const Napi::CallbackInfo& info) {
   ref.Reset(f64, 1);
   data = reinterpret_cast<double*>(static_cast<char*>(f64.ArrayBuffer().Data()) + f64.ByteOffset());
   len = f64.ElementLength();
+  if (info.Length() < 2 || info[1].IsUndefined()) return;
+  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+    ORTEX_THROW_TYPE(env, "ERR_INVALID_ARG", "Expected a Uint8Array for the output scratch");
+  auto u8 = info[1].As<Napi::Uint8Array>();
+  out_ref.Reset(u8, 1);
+  out = static_cast<uint8_t*>(u8.ArrayBuffer().Data()) + u8.ByteOffset();
+  out_len = u8.ByteLength();
+}
+
+namespace {
+// Elements of the TypedArray that holds `bytes` bytes of `type` (packed types: one per byte;
+// complex: two floats per element).
+size_t JsLength(int type, size_t bytes) {
+  const DTypeInfo& dt = DType(type);
+  const size_t elem_bytes = dt.bits >= 8 ? dt.bits / 8 : 1;
+  if (type == ONNX_TENSOR_ELEMENT_DATA_TYPE_COMPLEX64 || type == ONNX_TENSOR_ELEMENT_DATA_TYPE_COMPLEX128)
+    return bytes / (elem_bytes / 2);
+  return bytes / elem_bytes;
+}
+}  // namespace
+
+bool CopyOutputToScratch(Napi::Env env, const OrtValue* value, uint8_t* out, size_t out_len, size_t* used,
+                         int* type_out, std::vector<int64_t>* dims, size_t* offset, size_t* length) {
+  ONNXTensorElementDataType type;
+  const int64_t* shape = nullptr;
+  size_t rank = 0;
+  ORT_THROW_ON_ERROR(env, g_ort->GetTensorElementTypeAndShapeDataReference(value, &type, &shape, &rank));
+  if (type == ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING || !IsKnownDType(type)) return false;
+  size_t count = 1;
+  for (size_t i = 0; i < rank; i++) count *= static_cast<size_t>(shape[i]);
+  const size_t bytes = ByteSize(type, count);
+  const size_t at = (*used + 7) & ~size_t{7};
+  if (bytes > kScratchOutputBytes || at > out_len || bytes > out_len - at) return false;
+  if (bytes) {
+    void* data = nullptr;
+    ORT_THROW_ON_ERROR(env, g_ort->GetTensorMutableData(const_cast<OrtValue*>(value), &data));
+    if (!data) return false;
+    std::memcpy(out + at, data, bytes);
+  }
+  *used = at + bytes;
+  *type_out = type;
+  dims->assign(shape, shape + rank);
+  *offset = at;
+  *length = JsLength(type, bytes);
+  return true;
 }
 
 namespace {
@@ -299,10 +344,7 @@ Napi::Value OutputTensor(Napi::Env env, ValuePtr value, const BorrowedRanges& bo
     value.release();  // now owned by the ArrayBuffer's finalizer
     g_external_output_bytes += static_cast<int64_t>(bytes);
   }
-  const size_t elem_bytes = dt.bits >= 8 ? dt.bits / 8 : 1;
-  size_t length = bytes / elem_bytes;
-  if (type == ONNX_TENSOR_ELEMENT_DATA_TYPE_COMPLEX64 || type == ONNX_TENSOR_ELEMENT_DATA_TYPE_COMPLEX128)
-    length = bytes / (elem_bytes / 2);
+  const size_t length = JsLength(type, bytes);
   napi_value ta;
   if (napi_create_typedarray(env, dt.js, length, ab, 0, &ta) != napi_ok)
     throw Napi::Error::New(env, "Could not create the output TypedArray");

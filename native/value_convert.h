@@ -63,14 +63,30 @@ struct ByteView {
 ByteView ReadBytes(Napi::Env env, Napi::Value data);
 
 // A Float64Array that JS shares with a native object for call descriptors (the fast calling
-// conventions), kept alive by a reference. JS thread only.
+// conventions), kept alive by a reference; and optionally a byte buffer that small outputs
+// of a synchronous run are copied into, for JS to slice out (see CopyOutputToScratch). JS
+// thread only.
 struct Scratch {
   Napi::Reference<Napi::Value> ref;
   double* data = nullptr;
   size_t len = 0;
-  // Takes info[0]; throws ERR_INVALID_ARG unless it is a Float64Array.
+  Napi::Reference<Napi::Value> out_ref;
+  uint8_t* out = nullptr;
+  size_t out_len = 0;
+  // Takes info[0] and, when given, info[1]; throws ERR_INVALID_ARG unless they are a
+  // Float64Array and a Uint8Array.
   void Set(const Napi::CallbackInfo& info);
 };
+
+// Outputs up to this size may be copied into a scratch's byte buffer.
+constexpr size_t kScratchOutputBytes = 4 * 1024;
+
+// Copies a numeric tensor's bytes into `out` at `*used` (rounded up to 8), advancing
+// `*used`, and gives its element type, dims and length as a TypedArray. False, copying
+// nothing, for a string tensor, a type JS cannot hold, or bytes that do not fit: the caller
+// then takes OutputTensor(). `value` stays the caller's.
+bool CopyOutputToScratch(Napi::Env env, const OrtValue* value, uint8_t* out, size_t out_len, size_t* used,
+                         int* type, std::vector<int64_t>* dims, size_t* offset, size_t* length);
 
 // Reads a JS number[] of dims into int64s; throws ERR_INPUT_SHAPE on a bad dim.
 std::vector<int64_t> ReadDims(Napi::Env env, Napi::Value dims, size_t* element_count);

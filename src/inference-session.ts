@@ -9,7 +9,7 @@ import { existsSync, statSync } from 'node:fs';
 import { beginBusyWait, endBusyWait } from './busy-wait.js';
 import { OrtexError, fromNative } from './errors.js';
 import { KIND_TENSOR, type Slot, type ValueMetadata, checkTensor, encodeTensor, toMetadata, toSlot } from './feeds.js';
-import { dtypeByOnnx } from './dtypes.js';
+import { type TypedArray, dtypeByOnnx } from './dtypes.js';
 import { Tensor as OrtexTensor, type TensorData } from './tensor.js';
 import { IoBinding } from './io-binding.js';
 import { type EncodedValue, type NativeLoadInfo, type NativeProviderAttempt, type NativeRunOptions, type NativeSession, native } from './native.js';
@@ -57,6 +57,8 @@ const warned = new Set<string>();
 
 /** Doubles in each session's scratch; kMaxFastRank in native/session.h. */
 const SCRATCH_LENGTH = 4096;
+/** Bytes of each session's output scratch: kScratchOutputBytes of native/value_convert.h, twice. */
+const OUT_SCRATCH_BYTES = 8192;
 const MAX_FAST_RANK = 16;
 
 /** Calls a native method with the first `n` feeds' data as arguments, without a spread for 1–2 inputs. */
@@ -85,6 +87,13 @@ export class InferenceSession {
   readonly #requiredInputs: number;
   /** Shared with the native session for the fast calling convention; null when an input is not a tensor. */
   readonly #scratch: Float64Array | null;
+  /**
+   * Where runSyncT() copies small outputs, and views of it by ONNX element type (made on
+   * first use): a `slice()` of one makes the output's array in JS, which for up to 64 bytes
+   * lives on V8's heap, with no backing store to allocate and sweep as a native one has.
+   */
+  readonly #outBytes = new Uint8Array(OUT_SCRATCH_BYTES);
+  readonly #outViews: Array<TypedArray | undefined> = [];
   readonly #data: unknown[] = [];
   #dataCount = 0;
   readonly #busyWait: boolean;
@@ -100,7 +109,7 @@ export class InferenceSession {
     this.#allOutputs = outputs.map((s) => s.index);
     this.#requiredInputs = inputs.filter((s) => !s.optional).length;
     this.#scratch = inputs.every((s) => s.kind === KIND_TENSOR && s.dtype) ? new Float64Array(SCRATCH_LENGTH) : null;
-    if (this.#scratch) nativeSession.setScratch(this.#scratch);
+    if (this.#scratch) nativeSession.setScratch(this.#scratch, this.#outBytes);
     this.inputNames = Object.freeze(inputs.map((s) => s.name));
     this.outputNames = Object.freeze(outputs.map((s) => s.name));
     this.inputMetadata = Object.freeze(inputs.map(toMetadata));
@@ -221,23 +230,42 @@ export class InferenceSession {
     throw new OrtexError('ERR_INPUT_MISSING', `Missing input${missing.length > 1 ? 's' : ''} ${missing.map((m) => `'${m}'`).join(', ')}; the model needs: ${this.inputNames.join(', ')}`);
   }
 
-  /** Builds results from the fast convention: meta [kind, type, rank, dims...] per output. */
-  #collectFast(meta: Float64Array, data: ArrayLike<unknown>, outIdx: number[]): ReturnType {
+  /**
+   * Builds results from the fast convention: meta [kind, type, rank, dims...] per output,
+   * then [byteOffset, length] for kind 2 (bytes in #outBytes). `data` is the outputs' data,
+   * or with `single` the one output's data itself.
+   */
+  #collectFast(meta: Float64Array, data: unknown, outIdx: number[], single: boolean): ReturnType {
     const result: ReturnType = {};
     let p = 0;
     for (let i = 0; i < outIdx.length; i++) {
       const name = this.outputNames[outIdx[i]!]!;
-      if (meta[p++] !== 1) {
-        result[name] = decodeValue(data[i] as EncodedValue);
+      const kind = meta[p++];
+      const own = single ? data : (data as ArrayLike<unknown>)[i];
+      if (kind === 0) {
+        result[name] = decodeValue(own as EncodedValue);
         continue;
       }
-      const type = dtypeByOnnx(meta[p++]!)!.name;
+      const onnx = meta[p++]!;
+      const dt = dtypeByOnnx(onnx)!;
       const rank = meta[p++]!;
       const dims = new Array<number>(rank);
       for (let d = 0; d < rank; d++) dims[d] = meta[p++]!;
-      result[name] = OrtexTensor.fromNative(type, data[i] as TensorData, dims);
+      let values = own as TensorData;
+      if (kind === 2) {
+        const view = this.#outViews[onnx] ?? this.#outView(onnx, dt.array!);
+        const start = meta[p++]! / view.BYTES_PER_ELEMENT;
+        values = view.slice(start, start + meta[p++]!) as TensorData;
+      }
+      result[name] = OrtexTensor.fromNative(dt.name, values, dims);
     }
     return result;
+  }
+
+  #outView(onnx: number, Ctor: new (buffer: ArrayBufferLike) => TypedArray): TypedArray {
+    const view = new Ctor(this.#outBytes.buffer);
+    this.#outViews[onnx] = view;
+    return view;
   }
 
   #outputIndices(fetches: FetchesType | undefined): number[] {
@@ -302,7 +330,7 @@ export class InferenceSession {
       } finally {
         if (this.#busyWait) endBusyWait();
       }
-      return this.#collectFast(r[0] as Float64Array, r.slice(1), outIdx);
+      return this.#collectFast(r[0] as Float64Array, r.slice(1), outIdx, false);
     }
     const idx: number[] = [];
     const values: EncodedValue[] = [];
@@ -354,9 +382,9 @@ export class InferenceSession {
       if (isObject(r) && 'overflow' in r) {
         // More output descriptors than the scratch holds: they came in their own array.
         const all = r.overflow as unknown[];
-        return this.#collectFast(all[0] as Float64Array, all.slice(1), outIdx);
+        return this.#collectFast(all[0] as Float64Array, all.slice(1), outIdx, false);
       }
-      return this.#collectFast(this.#scratch, outIdx.length === 1 ? [r] : (r as unknown[]), outIdx);
+      return this.#collectFast(this.#scratch, r, outIdx, outIdx.length === 1);
     }
     const idx: number[] = [];
     const values: EncodedValue[] = [];

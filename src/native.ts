@@ -48,7 +48,8 @@ export interface NativeSession {
   /** Fast convention: descriptors in the scratch set by setScratch(), tensor data as arguments. */
   runSyncT(...data: unknown[]): unknown;
   runT(...data: unknown[]): Promise<unknown[]>;
-  setScratch(scratch: Float64Array): void;
+  /** `out`: where runSyncT() may copy small outputs' bytes for JS to slice out (meta kind 2). */
+  setScratch(scratch: Float64Array, out?: Uint8Array): void;
   release(): void;
   endProfiling(): string;
   readonly inflight: number;

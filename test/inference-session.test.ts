@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as ortNode from 'onnxruntime-node';
 import { InferenceSession, Tensor, OrtexError, httpStatusOf } from '../src/index.js';
+import { DataType, GraphBuilder, attr, tensorType } from '../models/builder.js';
 import { codeOf, model, randomFloats } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'ortex-session-'));
@@ -145,6 +146,53 @@ describe('InferenceSession#run()', () => {
   it('rejects feeds that are not an object', async () => {
     expect(await codeOf(() => s.run(null as never))).toBe('ERR_INPUT_TYPE');
     expect(await codeOf(() => s.run([] as never))).toBe('ERR_INPUT_TYPE');
+  });
+});
+
+describe('InferenceSession#runSync() outputs', () => {
+  // Small outputs come back through a byte buffer each session reuses (the synchronous fast
+  // path copies them there for JS to slice out); larger ones, or those past its end, come as
+  // arrays of their own. Either way each result must be the caller's alone.
+  it('are the caller\'s own, small or large, whatever a later call computes', async () => {
+    const g = new GraphBuilder('outputs_of_sizes');
+    const a = g.input('a', tensorType(DataType.FLOAT, ['N']));
+    g.node('Identity', [a], { outputs: ['same'] });
+    g.node('Cast', [a], { outputs: ['wide'], attrs: { to: attr.int(DataType.INT64) } });
+    g.node('Neg', [a], { outputs: ['neg'] });
+    g.node('Greater', [a, g.floats('zero', [], new Float32Array([0]))], { outputs: ['positive'] });
+    g.output('same', tensorType(DataType.FLOAT, ['N']));
+    g.output('wide', tensorType(DataType.INT64, ['N']));
+    g.output('neg', tensorType(DataType.FLOAT, ['N']));
+    g.output('positive', tensorType(DataType.BOOL, ['N']));
+    const path = join(tmp, 'outputs_of_sizes.onnx');
+    writeFileSync(path, g.encode());
+    const s = await InferenceSession.create(path);
+    // 3, 1000 and 5000 elements: all four in the buffer; 'wide' (8,000 bytes) not; then only 'positive' and 'neg' partly.
+    for (const n of [3, 1000, 5000]) {
+      const a1 = Float32Array.from({ length: n }, (_, i) => i - n / 2 + 0.5);
+      const a2 = Float32Array.from({ length: n }, (_, i) => 7 * i + 1);
+      const r1 = s.runSync({ a: new Tensor('float32', a1, [n]) });
+      const first = Object.fromEntries(Object.entries(r1).map(([k, t]) => [k, Array.from(t.data as ArrayLike<unknown>)]));
+      const r2 = s.runSync({ a: new Tensor('float32', a2, [n]) });
+      for (const [r, x] of [[r1, a1], [r2, a2]] as const) {
+        expect(Object.keys(r)).toEqual(['same', 'wide', 'neg', 'positive']);
+        expect(r.same!.data).toBeInstanceOf(Float32Array);
+        expect(Array.from(r.same!.data as Float32Array)).toEqual(Array.from(x));
+        expect(r.wide!.type).toBe('int64');
+        expect(Array.from(r.wide!.data as BigInt64Array)).toEqual(Array.from(x, (v) => BigInt(Math.trunc(v))));
+        expect(Array.from(r.neg!.data as Float32Array)).toEqual(Array.from(x, (v) => -v));
+        expect(r.positive!.type).toBe('bool');
+        expect(Array.from(r.positive!.data as Uint8Array)).toEqual(Array.from(x, (v) => (v > 0 ? 1 : 0)));
+        for (const t of Object.values(r)) expect(t.dims).toEqual([n]);
+      }
+      // The second call changed nothing of the first's results.
+      expect(Object.fromEntries(Object.entries(r1).map(([k, t]) => [k, Array.from(t.data as ArrayLike<unknown>)]))).toEqual(first);
+      // Each output has its own memory: writing one changes no other result.
+      (r2.same!.data as Float32Array).fill(-1);
+      expect(Array.from(r2.neg!.data as Float32Array)).toEqual(Array.from(a2, (v) => -v));
+      expect(Array.from(r1.same!.data as Float32Array)).toEqual(Array.from(a1));
+    }
+    await s.release();
   });
 });
 

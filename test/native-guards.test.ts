@@ -26,6 +26,22 @@ describe('the native fast-call descriptors', () => {
     }
     scratch.set([1, 1, 0, 1, 2, 1, 64, 0]);
     expect((s.runSyncT(data) as Float32Array).length).toBe(1);
+    // An output scratch must be a Uint8Array: its bytes are written by native code.
+    for (const out of [new Float32Array(16), new ArrayBuffer(16), 'bytes', {}]) {
+      expect(() => s.setScratch(scratch, out as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG' }));
+    }
+    // Given one, the output's bytes land there and its descriptor says where: kind 2, float32, rank 2 [1, 1], offset 0, length 1.
+    const out = new Uint8Array(64);
+    s.setScratch(scratch, out);
+    scratch.set([1, 1, 0, 1, 2, 1, 64, 0]);
+    expect(s.runSyncT(data)).toBeUndefined();
+    expect(Array.from(scratch.subarray(0, 7))).toEqual([2, 1, 2, 1, 1, 0, 1]);
+    expect(new Float32Array(out.buffer, 0, 1)[0]).toBeGreaterThan(0);
+    // One too small for the output: it comes as its own array instead.
+    s.setScratch(scratch, new Uint8Array(2));
+    scratch.set([1, 1, 0, 1, 2, 1, 64, 0]);
+    expect((s.runSyncT(data) as Float32Array).length).toBe(1);
+    expect(scratch[0]).toBe(1);
     s.release();
   });
 });

@@ -5,6 +5,7 @@
  * verbatim ("404 Not Found").
  */
 
+import { Buffer } from 'node:buffer';
 import { httpStatusOf, isErrorCode } from '../errors.js';
 import type { Logger } from './logger.js';
 
@@ -18,6 +19,7 @@ const REASONS: Record<number, string> = {
 export const ERROR_CODE_HEADER = 'ortex-error-code';
 
 const LINES = new Map<number, string>();
+const LINE_BYTES = new Map<number, Buffer>();
 
 /** "200 OK", "503 Service Unavailable", ...: the status line uWS's writeStatus() takes. */
 export function statusLine(status: number): string {
@@ -27,6 +29,19 @@ export function statusLine(status: number): string {
     LINES.set(status, line);
   }
   return line;
+}
+
+/**
+ * statusLine() as bytes, for the hot path: uWS takes a string through a UTF-8 conversion into
+ * a fresh allocation each time, and a Buffer as it is.
+ */
+export function statusLineBytes(status: number): Buffer {
+  let bytes = LINE_BYTES.get(status);
+  if (bytes === undefined) {
+    bytes = Buffer.from(statusLine(status), 'latin1');
+    LINE_BYTES.set(status, bytes);
+  }
+  return bytes;
 }
 
 /** What an error turns into on the wire. */

@@ -21,7 +21,7 @@ import { Buffer } from 'node:buffer';
 import type { OrtexError } from '../errors.js';
 import { type CorsPolicy, corsHeaders } from './cors.js';
 import { type BodyCallback, readBody } from './http-body.js';
-import { errorHeaders, errorReply, statusLine } from './http-status.js';
+import { errorHeaders, errorReply, statusLine, statusLineBytes } from './http-status.js';
 import { SEND_PROGRESS_BYTES, tooManyConnections } from './limits.js';
 import type { Logger } from './logger.js';
 import type { HttpRequest, HttpResponse } from './uws.js';
@@ -30,6 +30,22 @@ const EMPTY = Buffer.alloc(0);
 
 /** Bodies up to this size are handed to end() whole; larger ones stream with tryEnd. */
 const STREAM_FROM_BYTES = 64 * 1024;
+
+/**
+ * Header names and values of every response, as bytes: uWS turns a string into UTF-8 in a
+ * fresh allocation on each call, and takes a Buffer as it is.
+ */
+const CONTENT_TYPE = Buffer.from('content-type');
+const CONTENT_TYPES = new Map<string, Buffer>();
+function contentTypeBytes(type: string): Buffer {
+  let bytes = CONTENT_TYPES.get(type);
+  if (bytes === undefined) {
+    bytes = Buffer.from(type);
+    // A handful in practice (JSON, octet-stream, Prometheus text); past that, not kept.
+    if (CONTENT_TYPES.size < 32) CONTENT_TYPES.set(type, bytes);
+  }
+  return bytes;
+}
 
 /** Shared by every exchange of one server: limits, logging, and what shutdown waits for. */
 export class HttpContext {
@@ -49,8 +65,8 @@ export class HttpContext {
   streams = 0;
   /** A streamed response that makes less than SEND_PROGRESS_BYTES of progress in this long is abandoned (limits.ts). */
   sendTimeoutMs = 10_000;
-  /** Headers written on every response (ServerOptions.responseHeaders), as [name, value] pairs. */
-  responseHeaders: ReadonlyArray<readonly [string, string]> = [];
+  /** Headers written on every response (ServerOptions.responseHeaders), as [name, value] pairs, encoded once. */
+  responseHeaders: ReadonlyArray<readonly [Buffer, Buffer]> = [];
   #idle: Array<() => void> = [];
 
   constructor(readonly logger: Logger, readonly maxBodyBytes: number) {}
@@ -222,7 +238,7 @@ export class HttpExchange {
     this.status = status;
     this.bytesOut = typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.byteLength;
     res.cork(() => {
-      res.writeStatus(statusLine(status)).writeHeader('content-type', contentType);
+      res.writeStatus(statusLineBytes(status)).writeHeader(CONTENT_TYPE, contentTypeBytes(contentType));
       if (headers) for (const [k, v] of headers) res.writeHeader(k, v);
       if (this.#cors) for (const [k, v] of this.#cors) res.writeHeader(k, v);
       for (const [k, v] of this.#ctx.responseHeaders) res.writeHeader(k, v);

@@ -14,6 +14,7 @@
  * in flight, closes the models (their queues drained) and then every connection.
  */
 
+import { Buffer } from 'node:buffer';
 import type { ResponseCache } from '../cache/index.js';
 import { OrtexError, isErrorCode } from '../errors.js';
 import { registerAdmissionMetrics } from '../metrics/admission-metrics.js';
@@ -213,7 +214,7 @@ export function createServer(options: ServerOptions): OrtexServer {
   const metrics = options.metrics === false ? undefined : createServerMetrics({ repository, cache: cache?.cache, redis: cache?.redis ?? false, logger }, metricsOptions);
   const logRequest = requestLog(logger);
   const http = new HttpContext(logger, maxBodyBytes);
-  if (options.responseHeaders) http.responseHeaders = Object.entries(options.responseHeaders);
+  if (options.responseHeaders) http.responseHeaders = Object.entries(options.responseHeaders).map(([k, v]) => [Buffer.from(k), Buffer.from(v)] as const);
   const middleware = cache ? [...(options.middleware ?? []), cache.middleware] : options.middleware ?? [];
   http.cors = cors;
   http.maxConnections = limits.maxConnections;
