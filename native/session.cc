@@ -420,17 +420,29 @@ Napi::Value Session::JS_setScratch(const Napi::CallbackInfo& info) {
 Napi::Value Session::JS_runSyncT(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckUsable(env);
-  // One call's vectors kept from call to call on this thread (a synchronous call cannot
-  // overlap another on its thread), so the hot path allocates none of them; emptied on the
-  // way out, whether by return or by throw, so no OrtValue outlives its call.
-  thread_local RunCall call;
-  thread_local std::vector<double> meta;
+  // One call's vectors kept from call to call on this thread, so the hot path allocates none
+  // of them; emptied on the way out, whether by return or by throw, so no OrtValue outlives
+  // its call. A call nested in this one (user JS can run inside it: a getter on a string[]
+  // feed's element, say, calling runSync) takes vectors of its own instead.
+  thread_local RunCall kept_call;
+  thread_local std::vector<double> kept_meta;
+  thread_local bool kept_in_use = false;
+  RunCall own_call;
+  std::vector<double> own_meta;
+  const bool reuse = !kept_in_use;
+  RunCall& call = reuse ? kept_call : own_call;
+  std::vector<double>& meta = reuse ? kept_meta : own_meta;
+  if (reuse) kept_in_use = true;
   struct Emptied {
+    RunCall& call;
+    std::vector<double>& meta;
+    bool reuse;
     ~Emptied() {
       call.Reset();
       meta.clear();
+      if (reuse) kept_in_use = false;
     }
-  } emptied;
+  } emptied{call, meta, reuse};
   call.PrepareFast(env, this, info, InputMemory::kBorrow);
   OrtStatus* s = call.Run(session_);
   if (s) ThrowStatus(env, s);

@@ -215,12 +215,18 @@ void Scratch::Set(const Napi::CallbackInfo& info) {
   REQUIRE_ARG(info, 0, IsTypedArray, "a Float64Array");
   auto f64 = info[0].As<Napi::TypedArray>();
   if (f64.TypedArrayType() != napi_float64_array) ORTEX_THROW_TYPE(env, "ERR_INVALID_ARG", "Expected a Float64Array");
+  const bool has_out = info.Length() >= 2 && !info[1].IsUndefined();
+  if (has_out && (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array))
+    ORTEX_THROW_TYPE(env, "ERR_INVALID_ARG", "Expected a Uint8Array for the output scratch");
   ref.Reset(f64, 1);
   data = reinterpret_cast<double*>(static_cast<char*>(f64.ArrayBuffer().Data()) + f64.ByteOffset());
   len = f64.ElementLength();
-  if (info.Length() < 2 || info[1].IsUndefined()) return;
-  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
-    ORTEX_THROW_TYPE(env, "ERR_INVALID_ARG", "Expected a Uint8Array for the output scratch");
+  if (!has_out) {
+    out_ref.Reset();
+    out = nullptr;
+    out_len = 0;
+    return;
+  }
   auto u8 = info[1].As<Napi::Uint8Array>();
   out_ref.Reset(u8, 1);
   out = static_cast<uint8_t*>(u8.ArrayBuffer().Data()) + u8.ByteOffset();
@@ -319,6 +325,8 @@ Napi::Value OutputTensor(Napi::Env env, ValuePtr value, const BorrowedRanges& bo
   const size_t bytes = ByteSize(type, count);
   void* data = nullptr;
   ORT_THROW_ON_ERROR(env, g_ort->GetTensorMutableData(value.get(), &data));
+  if (!data && bytes)
+    ORTEX_THROW(env, "ERR_ORT_FAIL", "ONNX Runtime returned an output of " + std::to_string(bytes) + " bytes with no data");
 
   napi_value ab;
   const bool copy = bytes <= kCopyOutputBytes || data == nullptr ||

@@ -167,7 +167,8 @@ describe('InferenceSession#runSync() outputs', () => {
     const path = join(tmp, 'outputs_of_sizes.onnx');
     writeFileSync(path, g.encode());
     const s = await InferenceSession.create(path);
-    // 3, 1000 and 5000 elements: all four in the buffer; 'wide' (8,000 bytes) not; then only 'positive' and 'neg' partly.
+    // 3 elements: all four outputs through the reused buffer; 1,000: 'same' and 'neg' through it, 'wide' (8,000 bytes)
+    // too large and 'positive' past its end; 5,000: none of them.
     for (const n of [3, 1000, 5000]) {
       const a1 = Float32Array.from({ length: n }, (_, i) => i - n / 2 + 0.5);
       const a2 = Float32Array.from({ length: n }, (_, i) => 7 * i + 1);
@@ -193,6 +194,33 @@ describe('InferenceSession#runSync() outputs', () => {
       expect(Array.from(r1.same!.data as Float32Array)).toEqual(Array.from(a1));
     }
     await s.release();
+  });
+
+  it('are right when user code run inside the call (a getter on a string feed) makes a runSync() of its own', async () => {
+    const g = new GraphBuilder('number_and_word');
+    const a = g.input('a', tensorType(DataType.FLOAT, ['N']));
+    const w = g.input('w', tensorType(DataType.STRING, ['N']));
+    g.node('Identity', [a], { outputs: ['a_out'] });
+    g.node('Identity', [w], { outputs: ['w_out'] });
+    g.output('a_out', tensorType(DataType.FLOAT, ['N']));
+    g.output('w_out', tensorType(DataType.STRING, ['N']));
+    const path = join(tmp, 'number_and_word.onnx');
+    writeFileSync(path, g.encode());
+    const outer = await InferenceSession.create(path);
+    const inner = await InferenceSession.create(model('ctr_mlp'), { intraOpNumThreads: 1 });
+    const innerX = new Tensor('float32', randomFloats(64), [1, 64]);
+    const expected = (inner.runSync({ x: innerX }).y!.data as Float32Array)[0];
+    const nested: number[] = [];
+    const words = ['one', 'two'];
+    // The string data is read element by element while the outer call is being prepared.
+    Object.defineProperty(words, 1, { enumerable: true, get: () => { nested.push((inner.runSync({ x: innerX }).y!.data as Float32Array)[0]!); return 'two'; } });
+    const r = outer.runSync({ a: new Tensor('float32', new Float32Array([1.5, -2]), [2]), w: new Tensor('string', words, [2]) });
+    expect(nested.length).toBeGreaterThan(0);
+    for (const v of nested) expect(v).toBe(expected);
+    expect(Array.from(r.a_out!.data as Float32Array)).toEqual([1.5, -2]);
+    expect(r.w_out!.data).toEqual(['one', 'two']);
+    await outer.release();
+    await inner.release();
   });
 });
 

@@ -42,6 +42,13 @@ describe('the native fast-call descriptors', () => {
     scratch.set([1, 1, 0, 1, 2, 1, 64, 0]);
     expect((s.runSyncT(data) as Float32Array).length).toBe(1);
     expect(scratch[0]).toBe(1);
+    // Set again without one: the earlier output scratch is no longer written.
+    s.setScratch(scratch, out);
+    s.setScratch(scratch);
+    out.fill(0);
+    scratch.set([1, 1, 0, 1, 2, 1, 64, 0]);
+    expect((s.runSyncT(data) as Float32Array).length).toBe(1);
+    expect(out.every((b) => b === 0)).toBe(true);
     s.release();
   });
 });

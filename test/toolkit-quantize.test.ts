@@ -103,13 +103,14 @@ describe('graph rewrites before INT8: attention fused, sibling MatMuls merged, G
       const c = (name: string, v: number) => g.floats(name, [], new Float32Array([v]));
       const scaled = variant === 'div' ? g.op('Div', [x, c('sqrt2', Math.SQRT2)]) : g.op('Mul', [c('inv_sqrt2', variant === 'not-gelu' ? 0.6 : Math.SQRT1_2), x]);
       const plusOne = g.op('Add', [c('one', 1), g.op('Erf', [scaled])]);
-      const halfX = g.op('Mul', [x, c('half', 0.5)]);
-      const y = variant === 'half-first' || variant === 'half-exposed'
+      const halfFirst = variant === 'half-first' || variant === 'half-exposed';
+      const halfX = halfFirst ? g.op('Mul', [x, c('half', 0.5)]) : undefined;
+      const y = halfX !== undefined
         ? g.op('Mul', [halfX, plusOne])
         : g.op('Mul', [c('half', 0.5), g.op('Mul', [plusOne, x])]);
       // A step of the GELU that is also a graph output must survive: no fusion.
       if (variant === 'scaled-exposed') g.output(scaled, tensorType(DataType.FLOAT, ['N', 8]));
-      if (variant === 'half-exposed') g.output(halfX, tensorType(DataType.FLOAT, ['N', 8]));
+      if (variant === 'half-exposed') g.output(halfX!, tensorType(DataType.FLOAT, ['N', 8]));
       // A MatMul after it, so there is something to quantize.
       g.node('MatMul', [y, g.floats('w', [8, 4], Float32Array.from({ length: 32 }, (_, i) => Math.sin(i)))], { outputs: ['y'] });
       g.output('y', tensorType(DataType.FLOAT, ['N', 4]));
