@@ -238,23 +238,17 @@ struct RunCall {
       }
       int type = 0;
       size_t offset = 0, length = 0;
-      if (scratch && scratch->out &&
-          CopyOutputToScratch(env, v.get(), scratch->out, scratch->out_len, &used, &type, &dims, &offset, &length)) {
-        meta->push_back(2);
-        meta->push_back(type);
-        meta->push_back(static_cast<double>(dims.size()));
-        for (int64_t d : dims) meta->push_back(static_cast<double>(d));
-        meta->push_back(static_cast<double>(offset));
-        meta->push_back(static_cast<double>(length));
-        datas.push_back(env.Undefined());
-        continue;
-      }
-      Napi::Value data = OutputTensor(env, std::move(v), borrowed, &type, &dims);
-      meta->push_back(1);
+      const bool in_scratch = scratch && scratch->out &&
+          CopyOutputToScratch(env, v.get(), scratch->out, scratch->out_len, &used, &type, &dims, &offset, &length);
+      datas.push_back(in_scratch ? env.Undefined() : OutputTensor(env, std::move(v), borrowed, &type, &dims));
+      meta->push_back(in_scratch ? 2 : 1);
       meta->push_back(type);
       meta->push_back(static_cast<double>(dims.size()));
       for (int64_t d : dims) meta->push_back(static_cast<double>(d));
-      datas.push_back(data);
+      if (in_scratch) {
+        meta->push_back(static_cast<double>(offset));
+        meta->push_back(static_cast<double>(length));
+      }
     }
     return datas;
   }

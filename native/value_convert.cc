@@ -243,18 +243,30 @@ size_t JsLength(int type, size_t bytes) {
     return bytes / (elem_bytes / 2);
   return bytes / elem_bytes;
 }
+
+// A tensor's element type and shape, the shape by reference (ORT >= 1.24: no allocation,
+// unlike GetTensorTypeAndShape), and its element count.
+struct TensorShape {
+  ONNXTensorElementDataType type;
+  const int64_t* dims = nullptr;
+  size_t rank = 0;
+  size_t count = 1;
+};
+
+TensorShape ShapeOf(Napi::Env env, const OrtValue* value) {
+  TensorShape t;
+  ORT_THROW_ON_ERROR(env, g_ort->GetTensorElementTypeAndShapeDataReference(value, &t.type, &t.dims, &t.rank));
+  for (size_t i = 0; i < t.rank; i++) t.count *= static_cast<size_t>(t.dims[i]);
+  return t;
+}
 }  // namespace
 
 bool CopyOutputToScratch(Napi::Env env, const OrtValue* value, uint8_t* out, size_t out_len, size_t* used,
                          int* type_out, std::vector<int64_t>* dims, size_t* offset, size_t* length) {
-  ONNXTensorElementDataType type;
-  const int64_t* shape = nullptr;
-  size_t rank = 0;
-  ORT_THROW_ON_ERROR(env, g_ort->GetTensorElementTypeAndShapeDataReference(value, &type, &shape, &rank));
+  const TensorShape t = ShapeOf(env, value);
+  const ONNXTensorElementDataType type = t.type;
   if (type == ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING || !IsKnownDType(type)) return false;
-  size_t count = 1;
-  for (size_t i = 0; i < rank; i++) count *= static_cast<size_t>(shape[i]);
-  const size_t bytes = ByteSize(type, count);
+  const size_t bytes = ByteSize(type, t.count);
   const size_t at = (*used + 7) & ~size_t{7};
   if (bytes > kScratchOutputBytes || at > out_len || bytes > out_len - at) return false;
   if (bytes) {
@@ -265,7 +277,7 @@ bool CopyOutputToScratch(Napi::Env env, const OrtValue* value, uint8_t* out, siz
   }
   *used = at + bytes;
   *type_out = type;
-  dims->assign(shape, shape + rank);
+  dims->assign(t.dims, t.dims + t.rank);
   *offset = at;
   *length = JsLength(type, bytes);
   return true;
@@ -293,14 +305,10 @@ void ReleaseExternalOutput(Napi::Env, void*, ExternalOutput* hint) {
 
 Napi::Value OutputTensor(Napi::Env env, ValuePtr value, const BorrowedRanges& borrowed, int* type_out,
                          std::vector<int64_t>* dims) {
-  // The shape by reference (ORT >= 1.24): no allocation, unlike GetTensorTypeAndShape.
-  ONNXTensorElementDataType type;
-  const int64_t* shape = nullptr;
-  size_t rank = 0;
-  ORT_THROW_ON_ERROR(env, g_ort->GetTensorElementTypeAndShapeDataReference(value.get(), &type, &shape, &rank));
-  dims->assign(shape, shape + rank);
-  size_t count = 1;
-  for (size_t i = 0; i < rank; i++) count *= static_cast<size_t>(shape[i]);
+  const TensorShape t = ShapeOf(env, value.get());
+  const ONNXTensorElementDataType type = t.type;
+  const size_t count = t.count;
+  dims->assign(t.dims, t.dims + t.rank);
   *type_out = type;
 
   if (type == ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING) {
