@@ -184,7 +184,12 @@ struct RunCall {
     return static_cast<size_t>(x);
   }
 
-  void PrepareFast(Napi::Env env, Session* s, const Napi::CallbackInfo& info, InputMemory mode) {
+  // With `reuse` (a synchronous call, not nested), an input whose slot, type, dims, address
+  // and size match what the last call left takes that OrtValue instead of a new one, and a
+  // new one is kept for the next call. Returns true when every input kept its slot, type and
+  // dims (so the outputs may be lent, see SyncReuse::LendOutputs).
+  bool PrepareFast(Napi::Env env, Session* s, const Napi::CallbackInfo& info, InputMemory mode,
+                   SyncReuse* reuse = nullptr) {
     const double* sc = s->scratch();
     const size_t cap = s->scratch_len();
     if (!sc || cap < 2) ORTEX_THROW_TYPE(env, "ERR_INVALID_ARG", "No scratch buffer set");
@@ -192,6 +197,11 @@ struct RunCall {
     if (n_in != info.Length()) ORTEX_THROW_TYPE(env, "ERR_INVALID_ARG", "Scratch and arguments disagree");
     const auto& in_names = s->input_names();
     const auto& out_names = s->output_names();
+    bool same = reuse != nullptr && reuse->inputs.size() == n_in;
+    if (reuse && !same) {
+      reuse->Clear();
+      reuse->inputs.resize(n_in);
+    }
     size_t p = 2;
     int64_t dims[kMaxFastRank];
     for (size_t i = 0; i < n_in; i++) {
@@ -203,8 +213,13 @@ struct RunCall {
       if (rank > cap - p) ORTEX_THROW_TYPE(env, "ERR_INVALID_ARG", "Scratch overflow");
       for (size_t d = 0; d < rank; d++) dims[d] = static_cast<int64_t>(ScratchIndex(env, sc[p + d], size_t{1} << 53));
       p += rank;
-      ValuePtr v = TensorFromParts(env, type, dims, rank, info[i], mode, mode == InputMemory::kBorrow ? &borrowed : nullptr);
       input_names.push_back(in_names[k]);
+      if (reuse && type != ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING) {
+        input_ptrs.push_back(KeptInput(env, &reuse->inputs[i], k, type, dims, rank, info[i], &same));
+        continue;
+      }
+      same = false;
+      ValuePtr v = TensorFromParts(env, type, dims, rank, info[i], mode, mode == InputMemory::kBorrow ? &borrowed : nullptr);
       input_ptrs.push_back(v.get());
       inputs.push_back(std::move(v));
     }
@@ -214,6 +229,37 @@ struct RunCall {
       output_names.push_back(out_names[k]);
     }
     outputs.assign(output_names.size(), nullptr);
+    return same;
+  }
+
+  // A borrowed input through `kept`: its OrtValue when the shape, address and size match,
+  // else a new one that replaces it. Clears *same when the shape differs.
+  const OrtValue* KeptInput(Napi::Env env, SyncReuse::Input* kept, size_t k, int type, const int64_t* dims,
+                            size_t rank, Napi::Value data, bool* same) {
+    if (kept->SameShape(k, type, dims, rank)) {
+      const ByteView view = ReadBytes(env, data);
+      if (view.data == kept->data && view.bytes == kept->bytes) {
+        if (view.bytes) borrowed.emplace_back(view.data, view.data + view.bytes);
+        return kept->value;
+      }
+    } else {
+      *same = false;
+    }
+    ValuePtr v = TensorFromParts(env, type, dims, rank, data, InputMemory::kBorrow, &borrowed);
+    size_t count = 1;
+    for (size_t d = 0; d < rank; d++) count *= static_cast<size_t>(dims[d]);
+    void* at = nullptr;
+    ORT_THROW_ON_ERROR(env, g_ort->GetTensorMutableData(v.get(), &at));
+    if (kept->value) g_ort->ReleaseValue(kept->value);
+    kept->slot = k;
+    kept->type = type;
+    kept->rank = rank;
+    std::copy(dims, dims + rank, kept->dims);
+    kept->bytes = ByteSize(type, count);
+    // An empty tensor points at a block of its own, never the caller's: keep no address then.
+    kept->data = kept->bytes ? static_cast<const char*>(at) : nullptr;
+    kept->value = v.release();
+    return kept->value;
   }
 
   // Appends per output to `meta` {kind, type, rank, dims...} and returns the data of each
@@ -221,7 +267,10 @@ struct RunCall {
   // the general encoding; 2, a tensor whose bytes were copied into `scratch`'s byte buffer,
   // its meta followed by {byteOffset, length} and its data returned as undefined (a
   // synchronous call only: JS slices them out before the next call reuses the buffer).
-  std::vector<Napi::Value> ResultsFast(Napi::Env env, std::vector<double>* meta, const Scratch* scratch = nullptr) {
+  // With `keep` (sized like the outputs), the OrtValue of an output copied into the scratch
+  // is moved there for the next call instead of released.
+  std::vector<Napi::Value> ResultsFast(Napi::Env env, std::vector<double>* meta, const Scratch* scratch = nullptr,
+                                       std::vector<OrtValue*>* keep = nullptr) {
     std::vector<Napi::Value> datas;
     datas.reserve(outputs.size());
     std::vector<int64_t> dims;
@@ -229,8 +278,12 @@ struct RunCall {
     for (size_t i = 0; i < outputs.size(); i++) {
       ValuePtr v(outputs[i]);
       outputs[i] = nullptr;
+      // A None optional tensor reports itself a tensor but has no shape to read: it takes the
+      // general encoding, which makes it null.
       ONNXType kind = ONNX_TYPE_UNKNOWN;
-      if (v) ORT_THROW_ON_ERROR(env, g_ort->GetValueType(v.get(), &kind));
+      int has_value = 0;
+      if (v) ORT_THROW_ON_ERROR(env, g_ort->HasValue(v.get(), &has_value));
+      if (has_value) ORT_THROW_ON_ERROR(env, g_ort->GetValueType(v.get(), &kind));
       if (kind != ONNX_TYPE_TENSOR) {
         meta->push_back(0);
         datas.push_back(ValueToJs(env, v.release(), borrowed));
@@ -248,6 +301,7 @@ struct RunCall {
       if (in_scratch) {
         meta->push_back(static_cast<double>(offset));
         meta->push_back(static_cast<double>(length));
+        if (keep) (*keep)[i] = v.release();
       }
     }
     return datas;
@@ -350,6 +404,7 @@ Session::Session(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Session>(inf
 }
 
 Session::~Session() {
+  sync_reuse_.Clear();
   if (session_) g_ort->ReleaseSession(session_);
 }
 
@@ -364,6 +419,11 @@ void Session::Adopt(OrtSession* session, std::vector<ValueInfo> inputs, std::vec
   outputs_ = std::move(outputs);
   for (const auto& v : inputs_) input_name_ptrs_.push_back(v.name.c_str());
   for (const auto& v : outputs_) output_name_ptrs_.push_back(v.name.c_str());
+  for (const auto& out : outputs_) {
+    bool lend = out.kind == ONNX_TYPE_TENSOR;  // an optional one can come back None instead
+    for (const auto& in : inputs_) lend = lend && out.name != in.name;
+    if (!lend) sync_reuse_.never_lend.push_back(out.name.c_str());
+  }
 }
 
 // load(pathOrBytes: string | Uint8Array, options: object) -> Promise<info>
@@ -437,10 +497,24 @@ Napi::Value Session::JS_runSyncT(const Napi::CallbackInfo& info) {
       if (reuse) kept_in_use = false;
     }
   } emptied{call, meta, reuse};
-  call.PrepareFast(env, this, info, InputMemory::kBorrow);
+  SyncReuse* kept = reuse ? &sync_reuse_ : nullptr;
+  const bool same = call.PrepareFast(env, this, info, InputMemory::kBorrow, kept);
+  const bool lent = kept && kept->LendOutputs(same, call.output_names, &call.outputs);
+  CheckUsable(env);  // user JS reading a feed (a getter) may have released the session
   OrtStatus* s = call.Run(session_);
+  if (s && lent) {
+    // Refused, most likely for an output shape that depends on the inputs' values: again
+    // with ORT allocating, and if that works, lend no outputs to this session again.
+    g_ort->ReleaseStatus(s);
+    for (OrtValue*& v : call.outputs) {
+      if (v) g_ort->ReleaseValue(v);
+      v = nullptr;
+    }
+    s = call.Run(session_);
+    if (!s) kept->keep_outputs = false;
+  }
   if (s) ThrowStatus(env, s);
-  std::vector<Napi::Value> datas = call.ResultsFast(env, &meta, &scratch_);
+  std::vector<Napi::Value> datas = call.ResultsFast(env, &meta, &scratch_, kept && kept->keep_outputs ? &kept->outputs : nullptr);
   // Descriptors too many for the scratch (hundreds of outputs): hand over their own array.
   if (meta.size() > scratch_.len) {
     Napi::Object o = Napi::Object::New(env);
@@ -478,6 +552,7 @@ Napi::Value Session::JS_release(const Napi::CallbackInfo& info) {
   if (inflight_ > 0)
     ORTEX_THROW(env, "ERR_SESSION_BUSY",
                 std::to_string(inflight_) + " run(s) are still in flight; await them before release()");
+  sync_reuse_.Clear();
   if (session_) g_ort->ReleaseSession(session_);
   session_ = nullptr;
   released_ = true;

@@ -18,11 +18,9 @@
 #include "value_convert.h"
 #include "value_info.h"
 #include "session_options.h"
+#include "sync_reuse.h"
 
 namespace ortex {
-
-// Tensors of higher rank take the general calling convention.
-constexpr size_t kMaxFastRank = 16;
 
 class RunJob;
 
@@ -80,6 +78,8 @@ class Session : public Napi::ObjectWrap<Session> {
   // Shared with JS for the fast calling convention (runSyncT/runT); only the JS thread
   // touches it, and only within one call.
   Scratch scratch_;
+  // OrtValues one runSyncT() call leaves for the next of the same shape (sync_reuse.h).
+  SyncReuse sync_reuse_;
   std::vector<ValueInfo> inputs_, outputs_;
   std::vector<const char*> input_name_ptrs_, output_name_ptrs_;
 };

@@ -55,7 +55,7 @@ function loadError(err: unknown, source: string): Error {
 
 const warned = new Set<string>();
 
-/** Doubles in each session's scratch; kMaxFastRank in native/session.h. */
+/** Doubles in each session's scratch; kMaxFastRank in native/sync_reuse.h. */
 const SCRATCH_LENGTH = 4096;
 /** Bytes of each session's output scratch: kScratchOutputBytes of native/value_convert.h, twice. */
 const OUT_SCRATCH_BYTES = 8192;
@@ -249,8 +249,8 @@ export class InferenceSession {
       const onnx = meta[p++]!;
       const dt = dtypeByOnnx(onnx)!;
       const rank = meta[p++]!;
-      const dims = new Array<number>(rank);
-      for (let d = 0; d < rank; d++) dims[d] = meta[p++]!;
+      const dims: number[] = []; // packed, where new Array(rank) would make a holey array
+      for (let d = 0; d < rank; d++) dims.push(meta[p++]!);
       let values = own as TensorData;
       if (kind === 2) {
         const view = this.#outViews[onnx] ?? this.#outView(onnx, dt.array!);

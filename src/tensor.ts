@@ -10,6 +10,9 @@ import { invalidRange, invalidType, isInteger } from './validate.js';
 
 export type TensorData = TensorDataMap[TensorType];
 
+/** Marks the constructor call of fromNative(); never exported. */
+const TRUSTED: unique symbol = Symbol('trusted');
+
 function checkDims(dims: unknown): readonly number[] {
   if (!Array.isArray(dims)) throw invalidType('number[]', 'tensor dims', dims, 'ERR_INPUT_SHAPE');
   for (let i = 0; i < dims.length; i++) {
@@ -60,7 +63,18 @@ export class Tensor<T extends TensorType = TensorType> {
    */
   constructor(type: T, data: TensorDataMap[T] | readonly unknown[], dims?: readonly number[]);
   constructor(data: TensorData | readonly string[] | readonly boolean[], dims?: readonly number[]);
-  constructor(a: unknown, b?: unknown, c?: unknown) {
+  constructor(a: unknown, b?: unknown, c?: unknown, trusted?: typeof TRUSTED) {
+    if (trusted === TRUSTED) {
+      // fromNative(): parts ONNX Runtime made, so nothing to check.
+      const dims = c as number[];
+      let size = 1;
+      for (let i = 0; i < dims.length; i++) size *= dims[i]!;
+      this.type = a as T;
+      this.data = b as TensorDataMap[T];
+      this.dims = dims;
+      this.size = size;
+      return;
+    }
     let type: string;
     let data: unknown;
     let dims: unknown;
@@ -112,16 +126,11 @@ export class Tensor<T extends TensorType = TensorType> {
   /** For onnxruntime-common compatibility. CPU data is freed by the garbage collector. */
   dispose(): void {}
 
-  /** @internal Builds a tensor from native output without re-validating it. */
+  /**
+   * @internal Builds a tensor from native output without re-validating it, through the
+   * constructor so that it has the same hidden class as a user's tensor.
+   */
   static fromNative(type: TensorType, data: TensorData, dims: number[]): Tensor {
-    const t = Object.create(Tensor.prototype) as { -readonly [K in keyof Tensor]: Tensor[K] };
-    t.type = type;
-    t.data = data;
-    t.dims = dims;
-    let size = 1;
-    for (let i = 0; i < dims.length; i++) size *= dims[i]!;
-    t.size = size;
-    (t as { location: string }).location = 'cpu';
-    return t as unknown as Tensor;
+    return new (Tensor as unknown as new (a: unknown, b: unknown, c: unknown, t: typeof TRUSTED) => Tensor)(type, data, dims, TRUSTED);
   }
 }

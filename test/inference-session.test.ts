@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as ortNode from 'onnxruntime-node';
 import { InferenceSession, Tensor, OrtexError, httpStatusOf } from '../src/index.js';
-import { DataType, GraphBuilder, attr, tensorType } from '../models/builder.js';
+import { DataType, GraphBuilder, attr, onnx, optionalType, tensorType } from '../models/builder.js';
 import { codeOf, model, randomFloats } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'ortex-session-'));
@@ -149,6 +149,21 @@ describe('InferenceSession#run()', () => {
   });
 });
 
+/** a: float [N] and w: string [N], each passed through: user JS (a getter on w's data) can run inside a call. */
+function numberAndWordModel(): string {
+  const path = join(tmp, 'number_and_word.onnx');
+  if (existsSync(path)) return path;
+  const g = new GraphBuilder('number_and_word');
+  const a = g.input('a', tensorType(DataType.FLOAT, ['N']));
+  const w = g.input('w', tensorType(DataType.STRING, ['N']));
+  g.node('Identity', [a], { outputs: ['a_out'] });
+  g.node('Identity', [w], { outputs: ['w_out'] });
+  g.output('a_out', tensorType(DataType.FLOAT, ['N']));
+  g.output('w_out', tensorType(DataType.STRING, ['N']));
+  writeFileSync(path, g.encode());
+  return path;
+}
+
 describe('InferenceSession#runSync() outputs', () => {
   // Small outputs come back through a byte buffer each session reuses (the synchronous fast
   // path copies them there for JS to slice out); larger ones, or those past its end, come as
@@ -197,16 +212,7 @@ describe('InferenceSession#runSync() outputs', () => {
   });
 
   it('are right when user code run inside the call (a getter on a string feed) makes a runSync() of its own', async () => {
-    const g = new GraphBuilder('number_and_word');
-    const a = g.input('a', tensorType(DataType.FLOAT, ['N']));
-    const w = g.input('w', tensorType(DataType.STRING, ['N']));
-    g.node('Identity', [a], { outputs: ['a_out'] });
-    g.node('Identity', [w], { outputs: ['w_out'] });
-    g.output('a_out', tensorType(DataType.FLOAT, ['N']));
-    g.output('w_out', tensorType(DataType.STRING, ['N']));
-    const path = join(tmp, 'number_and_word.onnx');
-    writeFileSync(path, g.encode());
-    const outer = await InferenceSession.create(path);
+    const outer = await InferenceSession.create(numberAndWordModel());
     const inner = await InferenceSession.create(model('ctr_mlp'), { intraOpNumThreads: 1 });
     const innerX = new Tensor('float32', randomFloats(64), [1, 64]);
     const expected = (inner.runSync({ x: innerX }).y!.data as Float32Array)[0];
@@ -221,6 +227,117 @@ describe('InferenceSession#runSync() outputs', () => {
     expect(r.w_out!.data).toEqual(['one', 'two']);
     await outer.release();
     await inner.release();
+  });
+});
+
+// A runSync() of the same shape as the last reuses its input OrtValues (same address and size)
+// and hands its small outputs' OrtValues back to ORT to write into (native/sync_reuse.h).
+// Nothing of that may show: each result is what a fresh run computes.
+describe('InferenceSession#runSync() after a call of the same shape', () => {
+  it('follows the inputs: the same array changed in place, another array, another batch, a view at an offset', async () => {
+    const s = await InferenceSession.create(model('ctr_mlp'), { intraOpNumThreads: 1 });
+    const fresh = (x: Tensor) => s.run({ x }).then((r) => Array.from(r.y!.data as Float32Array));
+    const own = new Float32Array(64 * 3);
+    const feeds: Array<() => Tensor> = [
+      () => new Tensor('float32', own.subarray(0, 64), [1, 64]),
+      () => new Tensor('float32', own.subarray(0, 64).fill(0.25), [1, 64]), // same address, new values
+      () => new Tensor('float32', own.subarray(0, 64).fill(-0.5), [1, 64]),
+      () => new Tensor('float32', randomFloats(64), [1, 64]), // another array
+      () => new Tensor('float32', own.subarray(64, 128).fill(0.75), [1, 64]), // another address, same shape
+      () => new Tensor('float32', own.subarray(0, 128), [2, 64]), // another batch, overlapping the first
+      () => new Tensor('float32', own.subarray(0, 64).fill(0.125), [1, 64]),
+      () => new Tensor('float32', own.subarray(0, 64), [1, 64]),
+    ];
+    for (const [i, make] of feeds.entries()) {
+      const x = make();
+      const got = Array.from(s.runSync({ x }).y!.data as Float32Array);
+      expect(got, `call ${i}`).toEqual(await fresh(x));
+      expect(got.length).toBe(x.dims[0]);
+    }
+    await s.release();
+  });
+
+  it('are right when an output\'s shape depends on the input values (NonZero), call after call', async () => {
+    const g = new GraphBuilder('nonzero');
+    const a = g.input('a', tensorType(DataType.FLOAT, [6]));
+    g.node('NonZero', [a], { outputs: ['where'] });
+    g.node('Neg', [a], { outputs: ['neg'] });
+    g.output('where', tensorType(DataType.INT64, [1, 'K']));
+    g.output('neg', tensorType(DataType.FLOAT, [6]));
+    const path = join(tmp, 'nonzero.onnx');
+    writeFileSync(path, g.encode());
+    const s = await InferenceSession.create(path);
+    const a1 = new Float32Array(6);
+    for (const values of [[0, 1, 0, 1, 0, 0], [0, 1, 0, 1, 0, 0], [1, 1, 1, 0, 0, 2], [0, 0, 0, 0, 0, 0], [3, 0, 0, 0, 0, 0], [3, 0, 0, 0, 0, 0]]) {
+      a1.set(values); // the same array each time: only the values change, never the shape given
+      const r = s.runSync({ a: new Tensor('float32', a1, [6]) });
+      const where = values.flatMap((v, i) => (v !== 0 ? [BigInt(i)] : []));
+      expect(r.where!.dims).toEqual([1, where.length]);
+      expect(Array.from(r.where!.data as BigInt64Array)).toEqual(where);
+      expect(Array.from(r.neg!.data as Float32Array)).toEqual(values.map((v) => -v));
+    }
+    await s.release();
+  });
+
+  it('are right for outputs that are a graph input or a constant', async () => {
+    const g = new GraphBuilder('passthrough');
+    const a = g.input('a', tensorType(DataType.FLOAT, ['N']));
+    g.node('Identity', [g.floats('k', [2], new Float32Array([4, 5]))], { outputs: ['c'] });
+    g.node('Abs', [a], { outputs: ['abs'] });
+    g.output('a', tensorType(DataType.FLOAT, ['N']));
+    g.output('c', tensorType(DataType.FLOAT, [2]));
+    g.output('abs', tensorType(DataType.FLOAT, ['N']));
+    const path = join(tmp, 'passthrough.onnx');
+    writeFileSync(path, g.encode());
+    const s = await InferenceSession.create(path);
+    for (const x of [[1, -2, 3], [-4, 5, -6], [-4, 5, -6], [7, 8, -9]]) {
+      const r = s.runSync({ a: new Tensor('float32', Float32Array.from(x), [3]) });
+      expect(Array.from(r.a!.data as Float32Array)).toEqual(x);
+      expect(Array.from(r.c!.data as Float32Array)).toEqual([4, 5]);
+      expect(Array.from(r.abs!.data as Float32Array)).toEqual(x.map(Math.abs));
+    }
+    await s.release();
+  });
+
+  it('are right for an optional output an If makes present or None, call after call (run() too)', async () => {
+    // Found in review: ORT answers a None with a value of its own and leaves a preallocated
+    // output as it was (so it came back stale), and the fast paths crashed reading its shape.
+    const g = new GraphBuilder('maybe');
+    g.input('a', tensorType(DataType.FLOAT, [2]));
+    const c = g.input('c', tensorType(DataType.BOOL, []));
+    const optional = optionalType(tensorType(DataType.FLOAT, [2]));
+    const branch = (name: string, node: object) => ({
+      type: onnx.AttributeProto.AttributeType.GRAPH,
+      g: onnx.GraphProto.create({ name, node: [node], output: [{ name: `${name}_y`, type: optional }] }),
+    });
+    const none = { name: 'type', type: onnx.AttributeProto.AttributeType.TYPE_PROTO, tp: tensorType(DataType.FLOAT, [2]) };
+    g.node('If', [c], {
+      outputs: ['y'],
+      attrs: {
+        then_branch: branch('then', { opType: 'Optional', input: ['a'], output: ['then_y'] }),
+        else_branch: branch('else', { opType: 'Optional', input: [], output: ['else_y'], attribute: [none] }),
+      },
+    });
+    g.output('y', optional);
+    const s = await InferenceSession.create(g.encode());
+    for (const [i, present] of [true, false, true, false, false, true].entries()) {
+      const feeds = { a: new Tensor('float32', Float32Array.from([i, -i]), [2]), c: new Tensor('bool', Uint8Array.from([present ? 1 : 0]), []) };
+      for (const r of [s.runSync(feeds), await s.run(feeds)]) {
+        if (present) expect(Array.from((r.y as Tensor).data as Float32Array), `call ${i}`).toEqual([i, -i]);
+        else expect(r.y, `call ${i}`).toBeNull();
+      }
+    }
+    await s.release();
+  });
+
+  it('fails with ERR_SESSION_RELEASED, and no crash, when user code inside the call releases the session', async () => {
+    const s = await InferenceSession.create(numberAndWordModel());
+    const feeds = { a: new Tensor('float32', new Float32Array([1, 2]), [2]), w: new Tensor('string', ['x', 'y'], [2]) };
+    expect(Array.from(s.runSync(feeds).a_out!.data as Float32Array)).toEqual([1, 2]); // leaves OrtValues to reuse
+    const words = ['one', 'two'];
+    Object.defineProperty(words, 1, { enumerable: true, get: () => { void s.release(); return 'two'; } });
+    expect(await codeOf(() => s.runSync({ a: feeds.a, w: new Tensor('string', words, [2]) }))).toBe('ERR_SESSION_RELEASED');
+    expect(await codeOf(() => s.runSync(feeds))).toBe('ERR_SESSION_RELEASED');
   });
 });
 

@@ -7,11 +7,13 @@
 // with the quantiles at QUANTILE_PER_MILLE of bench/stats.ts (1 %, 2 %, ..., 99 %, 99.5 %,
 // 99.9 %), from which bench/plots.ts draws the latency CDF.
 //
-// Each timed iteration does the least any binding must do per call, and nothing more:
-// wrap the caller's input buffers in OrtValues (no copy), Run with ORT allocating the
-// outputs, touch each output's data pointer, release everything. The session options are
-// the ones bench/trial.ts passes to ortex and onnxruntime-node, so the three differ only in
-// what happens around OrtApi::Run.
+// Each timed iteration does what a binding that keeps nothing from one call to the next
+// must do, and nothing more: wrap the caller's input buffers in OrtValues (no copy), Run
+// with ORT allocating the outputs, touch each output's data pointer, release everything.
+// (ortex's runSync() keeps a call's OrtValues for the next call of the same shape,
+// native/sync_reuse.h, and io.runSync() binds them once, so both leave ORT less to do per
+// call than this loop.) The session options are the ones bench/trial.ts passes to ortex and
+// onnxruntime-node, so the three differ only in what happens around OrtApi::Run.
 //
 // Inputs are generated from the model's own metadata: the first dynamic dim is the batch,
 // any later dynamic dim is seq_len; float inputs are uniform in [-1, 1), integer inputs

@@ -33,6 +33,8 @@ export interface OrtLikeTensor {
 
 export interface OrtLikeSession {
   run(feeds: Record<string, unknown>): Promise<Record<string, unknown>>;
+  /** ortex only: checked too, twice, since a second call reuses what the first left (native/sync_reuse.h). */
+  runSync?(feeds: Record<string, unknown>): Record<string, unknown>;
   release(): Promise<void>;
 }
 
@@ -172,6 +174,50 @@ function message(e: unknown): string {
 // ---------------------------------------------------------------------------------------------
 // Running a case
 
+/** The same value with a tensor's elements in reverse order: other data, at another address, that a model still accepts (indices stay in range). */
+function reversed(v: Value): Value {
+  if (v === null || v.kind !== 'tensor') return v;
+  return { ...v, data: (v.data as unknown as { slice(): { reverse(): TensorData } }).slice().reverse() };
+}
+
+type Mismatch = (how: string, fetched: Record<string, unknown>, outputs?: ReadonlyArray<readonly [string, Value]>) => CaseResult | undefined;
+
+/**
+ * runSync() three times: the data set, the same shapes with other data (checked against run()
+ * of that data), and the data set again. The later calls reuse what the one before left
+ * (native/sync_reuse.h), so a reused value still holding the other call's data shows here.
+ */
+async function checkRunSync(
+  session: Required<OrtLikeSession>,
+  set: LoadedCase['dataSets'][number],
+  feeds: Record<string, unknown>,
+  adapter: RuntimeAdapter,
+  mismatch: Mismatch,
+): Promise<CaseResult | undefined> {
+  const other: Record<string, unknown> = {};
+  for (const [name, value] of set.inputs) other[name] = adapter.toFeed(reversed(value));
+  let otherExpected: Array<readonly [string, Value]> | undefined;
+  try {
+    const r = await session.run(other);
+    otherExpected = Object.entries(r).map(([name, v]) => [name, adapter.fromOutput(v)] as const);
+  } catch {
+    otherExpected = undefined; // the reversed data is not valid input for this model: skip that call
+  }
+  const calls = [['first call', feeds, set.outputs], ['other data', other, otherExpected], ['the first data again', feeds, set.outputs]] as const;
+  for (const [how, f, outputs] of calls) {
+    if (!outputs) continue;
+    let fetched: Record<string, unknown>;
+    try {
+      fetched = session.runSync(f);
+    } catch (e) {
+      return { status: 'fail', reason: 'run', message: `runSync (${how}): ${message(e)}` };
+    }
+    const failure = mismatch(` (runSync, ${how})`, fetched, outputs);
+    if (failure) return failure;
+  }
+  return undefined;
+}
+
 /**
  * Runs every data set of a case with one session, released afterwards.
  * The first failure ends the case.
@@ -198,23 +244,32 @@ export async function runCase(c: LoadedCase, adapter: RuntimeAdapter): Promise<C
         if (e instanceof UnsupportedValueError) return fail('unsupported-value', `input: ${e.message}`);
         throw e;
       }
+      const mismatch = (how: string, fetched: Record<string, unknown>, outputs = set.outputs): CaseResult | undefined => {
+        for (const [name, expected] of outputs) {
+          if (!(name in fetched)) return fail('mismatch', `${set.name}${how}: output ${name} not returned`);
+          let actual: Value;
+          try {
+            actual = adapter.fromOutput(fetched[name]);
+          } catch (e) {
+            if (e instanceof UnsupportedValueError) return fail('unsupported-value', `output ${name}: ${e.message}`);
+            throw e;
+          }
+          const diff = compareValues(expected, actual, name);
+          if (diff !== null) return fail('mismatch', `${set.name}${how}: ${diff}`);
+        }
+        return undefined;
+      };
       let fetched: Record<string, unknown>;
       try {
         fetched = await session.run(feeds);
       } catch (e) {
         return fail('run', message(e));
       }
-      for (const [name, expected] of set.outputs) {
-        if (!(name in fetched)) return fail('mismatch', `${set.name}: output ${name} not returned`);
-        let actual: Value;
-        try {
-          actual = adapter.fromOutput(fetched[name]);
-        } catch (e) {
-          if (e instanceof UnsupportedValueError) return fail('unsupported-value', `output ${name}: ${e.message}`);
-          throw e;
-        }
-        const diff = compareValues(expected, actual, name);
-        if (diff !== null) return fail('mismatch', `${set.name}: ${diff}`);
+      const failure = mismatch('', fetched);
+      if (failure) return failure;
+      if (session.runSync) {
+        const failure = await checkRunSync(session as Required<OrtLikeSession>, set, feeds, adapter, mismatch);
+        if (failure) return failure;
       }
     }
     return { status: 'pass' };
