@@ -61,6 +61,9 @@ class Session : public Napi::ObjectWrap<Session> {
   Napi::Value JS_runSync(const Napi::CallbackInfo& info);
   Napi::Value JS_run(const Napi::CallbackInfo& info);
   Napi::Value JS_runSyncT(const Napi::CallbackInfo& info);
+  Napi::Value JS_bindRunSync(const Napi::CallbackInfo& info);
+  static Napi::Value RunSyncBound(const Napi::CallbackInfo& info);
+  Napi::Value RunSyncFast(const Napi::CallbackInfo& info);
   Napi::Value JS_runT(const Napi::CallbackInfo& info);
   Napi::Value JS_setScratch(const Napi::CallbackInfo& info);
   Napi::Value JS_release(const Napi::CallbackInfo& info);

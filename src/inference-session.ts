@@ -62,11 +62,21 @@ const OUT_SCRATCH_BYTES = 8192;
 const MAX_FAST_RANK = 16;
 
 /** Calls a native method with the first `n` feeds' data as arguments, without a spread for 1–2 inputs. */
-function callNative<R>(self: NativeSession, fn: (...a: unknown[]) => R, data: unknown[], n: number): R {
+function callNative<R>(self: NativeSession | undefined, fn: (...a: unknown[]) => R, data: unknown[], n: number): R {
   switch (n) {
     case 1: return fn.call(self, data[0]);
     case 2: return fn.call(self, data[0], data[1]);
     default: return fn.apply(self, data.slice(0, n));
+  }
+}
+
+/** meta[p, p + rank) as a packed number[]: new Array(rank) would be holey, and pushing onto [] grows it. */
+function dimsAt(meta: Float64Array, p: number, rank: number): number[] {
+  switch (rank) {
+    case 1: return [meta[p]!];
+    case 2: return [meta[p]!, meta[p + 1]!];
+    case 3: return [meta[p]!, meta[p + 1]!, meta[p + 2]!];
+    default: return Array.from(meta.subarray(p, p + rank));
   }
 }
 
@@ -94,6 +104,8 @@ export class InferenceSession {
    */
   readonly #outBytes = new Uint8Array(OUT_SCRATCH_BYTES);
   readonly #outViews: Array<TypedArray | undefined> = [];
+  /** native.runSyncT bound to the session (native.bindRunSync()); null without a scratch. */
+  readonly #runSyncT: ((...data: unknown[]) => unknown) | null;
   readonly #data: unknown[] = [];
   #dataCount = 0;
   readonly #busyWait: boolean;
@@ -110,6 +122,7 @@ export class InferenceSession {
     this.#requiredInputs = inputs.filter((s) => !s.optional).length;
     this.#scratch = inputs.every((s) => s.kind === KIND_TENSOR && s.dtype) ? new Float64Array(SCRATCH_LENGTH) : null;
     if (this.#scratch) nativeSession.setScratch(this.#scratch, this.#outBytes);
+    this.#runSyncT = this.#scratch ? nativeSession.bindRunSync() : null;
     this.inputNames = Object.freeze(inputs.map((s) => s.name));
     this.outputNames = Object.freeze(outputs.map((s) => s.name));
     this.inputMetadata = Object.freeze(inputs.map(toMetadata));
@@ -249,8 +262,8 @@ export class InferenceSession {
       const onnx = meta[p++]!;
       const dt = dtypeByOnnx(onnx)!;
       const rank = meta[p++]!;
-      const dims: number[] = []; // packed, where new Array(rank) would make a holey array
-      for (let d = 0; d < rank; d++) dims.push(meta[p++]!);
+      const dims = dimsAt(meta, p, rank);
+      p += rank;
       let values = own as TensorData;
       if (kind === 2) {
         const view = this.#outViews[onnx] ?? this.#outView(onnx, dt.array!);
@@ -375,7 +388,7 @@ export class InferenceSession {
     if (options === undefined && (fetches === undefined || Array.isArray(fetches)) && this.#scratch && this.#writeScratch(feeds, outIdx)) {
       let r: unknown;
       try {
-        r = callNative(this.#native, this.#native.runSyncT, this.#data, this.#dataCount);
+        r = callNative(undefined, this.#runSyncT!, this.#data, this.#dataCount);
       } catch (err) {
         throw fromNative(err);
       }

@@ -47,6 +47,8 @@ export interface NativeSession {
   run(inputIdx: number[], values: EncodedValue[], outputIdx: number[], runOptions?: NativeRunOptions | null): Promise<EncodedValue[]>;
   /** Fast convention: descriptors in the scratch set by setScratch(), tensor data as arguments. */
   runSyncT(...data: unknown[]): unknown;
+  /** runSyncT() as a plain function bound to this session (no lookup of `this` per call). */
+  bindRunSync(): (...data: unknown[]) => unknown;
   runT(...data: unknown[]): Promise<unknown[]>;
   /** `out`: where runSyncT() may copy small outputs' bytes for JS to slice out (meta kind 2). */
   setScratch(scratch: Float64Array, out?: Uint8Array): void;

@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { native } from '../src/native.js';
 import { InferenceSession, Tensor } from '../src/index.js';
@@ -50,6 +51,36 @@ describe('the native fast-call descriptors', () => {
     expect((s.runSyncT(data) as Float32Array).length).toBe(1);
     expect(out.every((b) => b === 0)).toBe(true);
     s.release();
+  });
+});
+
+describe('the bound runSyncT (bindRunSync)', () => {
+  it('keeps its session alive on its own and runs like the method; after release() it refuses', async () => {
+    // A fresh process with --expose-gc: the bound function alone must keep the native Session
+    // (whose pointer it carries) from being collected.
+    const script = `
+      const { native } = await import(${JSON.stringify(new URL('../dist/src/native.js', import.meta.url).href)});
+      const scratch = new Float64Array(64);
+      let s = new native.Session();
+      await s.load(${JSON.stringify(model('ctr_mlp'))}, {});
+      s.setScratch(scratch);
+      const run = s.bindRunSync();
+      const viaMethod = s.runSyncT.bind(s);
+      const data = new Float32Array(64).fill(0.5);
+      scratch.set([1, 1, 0, 1, 2, 1, 64, 0]);
+      const expected = viaMethod(data)[0];
+      s = null;
+      for (let i = 0; i < 5; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 10)); }
+      scratch.set([1, 1, 0, 1, 2, 1, 64, 0]);
+      const got = run(data)[0];
+      run.session.release();
+      let code = 'none';
+      try { scratch.set([1, 1, 0, 1, 2, 1, 64, 0]); run(data); } catch (e) { code = e.code; }
+      console.log(JSON.stringify({ same: got === expected, code }));`;
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { timeout: 30_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
+    });
+    expect(JSON.parse(out.trim().split('\n').pop()!)).toEqual({ same: true, code: 'ERR_SESSION_RELEASED' });
   });
 });
 
