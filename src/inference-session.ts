@@ -108,12 +108,11 @@ export class InferenceSession {
   readonly #runSyncT: ((...data: unknown[]) => unknown) | null;
   readonly #data: unknown[] = [];
   #dataCount = 0;
-  /** How long the event loop polls for a run's completion, in µs (busy-wait.ts). */
-  readonly #busyWaitUs: number;
+  readonly #busyWait: boolean;
   #released = false;
 
   private constructor(nativeSession: NativeSession, info: NativeLoadInfo, options: NormalizedSessionOptions) {
-    this.#busyWaitUs = options.busyWaitUs;
+    this.#busyWait = options.busyWait;
     this.#native = nativeSession;
     const inputs = info.inputs.map(toSlot);
     const outputs = info.outputs.map(toSlot);
@@ -336,13 +335,13 @@ export class InferenceSession {
     const preallocated = fetches !== undefined && !Array.isArray(fetches);
     if (options === undefined && !preallocated && this.#scratch && this.#writeScratch(feeds, outIdx)) {
       let r: unknown[];
-      if (this.#busyWaitUs > 0) beginBusyWait(this.#busyWaitUs);
+      if (this.#busyWait) beginBusyWait();
       try {
         r = await callNative(this.#native, this.#native.runT, this.#data, this.#dataCount);
       } catch (err) {
         throw fromNative(err);
       } finally {
-        if (this.#busyWaitUs > 0) endBusyWait(this.#busyWaitUs);
+        if (this.#busyWait) endBusyWait();
       }
       return this.#collectFast(r[0] as Float64Array, r.slice(1), outIdx, false);
     }
@@ -358,7 +357,7 @@ export class InferenceSession {
       ro!.terminate();
     };
     let encoded: EncodedValue[];
-    if (this.#busyWaitUs > 0) beginBusyWait(this.#busyWaitUs);
+    if (this.#busyWait) beginBusyWait();
     try {
       const pending = this.#native.run(idx, values, outIdx, ro);
       if (o.timeoutMs) {
@@ -372,7 +371,7 @@ export class InferenceSession {
     } catch (err) {
       throw runError(err, state);
     } finally {
-      if (this.#busyWaitUs > 0) endBusyWait(this.#busyWaitUs);
+      if (this.#busyWait) endBusyWait();
       if (timer) clearTimeout(timer);
       o.signal?.removeEventListener('abort', onAbort);
     }

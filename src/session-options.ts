@@ -5,7 +5,6 @@
  * the list of valid names, instead of deep inside a provider library.
  */
 
-import { DEFAULT_SPIN_US } from './busy-wait.js';
 import { existsSync } from 'node:fs';
 import { OrtexTypeError } from './errors.js';
 import { inRange, invalidRange, invalidType, isBoolean, isInteger, isObject, isPlainObject, isString } from './validate.js';
@@ -80,10 +79,8 @@ export interface SessionOptions {
   /** Session config entries (AddSessionConfigEntry); nested objects join keys with '.'. */
   extra?: Record<string, unknown>;
   /**
-   * How the event loop waits for this session's run() calls. `true`: it keeps polling for
-   * as long as a run lasts, the lowest async latency (no sleeping thread to wake) for a busy
-   * core meanwhile. Default: it polls for a run's first 50 µs only, which covers a small
-   * model's whole run. `false`: it never polls (sleeps at once).
+   * Keep the event loop polling while this session's run() calls are in flight: lower
+   * async latency (no sleeping thread to wake) for a busy core meanwhile. Default false.
    */
   busyWait?: boolean;
 }
@@ -106,8 +103,7 @@ export interface NormalizedSessionOptions {
   customOpsLibraries: string[];
   executionProviders: Array<{ name: string; options: Array<[string, string]> }>;
   strict: boolean;
-  /** How long the event loop polls for a run's completion, in µs (Infinity: all of it). */
-  busyWaitUs: number;
+  busyWait: boolean;
 }
 
 const GRAPH_LEVELS: Record<GraphOptimizationLevel, number> = { disabled: 0, basic: 1, extended: 2, layout: 3, all: 99 };
@@ -241,7 +237,7 @@ export function normalizeSessionOptions(options: SessionOptions = {}): Normalize
     customOpsLibraries: [],
     executionProviders: [],
     strict: false,
-    busyWaitUs: DEFAULT_SPIN_US,
+    busyWait: false,
   };
   const threads = (v: unknown, what: string) => {
     if (!isInteger(v) || !inRange(v, 0, 1024)) throw invalidRange('an integer from 0 (ORT default) to 1024', what, v, 'ERR_OPTION_INVALID');
@@ -265,7 +261,7 @@ export function normalizeSessionOptions(options: SessionOptions = {}): Normalize
   if (o.enableCpuMemArena !== undefined) out.enableCpuMemArena = o.enableCpuMemArena;
   if (o.enableMemPattern !== undefined) out.enableMemPattern = o.enableMemPattern;
   out.strict = o.strict === true;
-  if (o.busyWait !== undefined) out.busyWaitUs = o.busyWait ? Infinity : 0;
+  out.busyWait = o.busyWait === true;
   for (const key of ['optimizedModelFilePath', 'profileFilePrefix', 'logId'] as const) {
     if (o[key] !== undefined && !isString(o[key])) throw invalidType('a string', key, o[key], 'ERR_OPTION_INVALID');
   }
