@@ -107,6 +107,13 @@ export class InferenceSession {
   /** native.runSyncT bound to the session (native.bindRunSync()); null without a scratch. */
   readonly #runSyncT: ((...data: unknown[]) => unknown) | null;
   readonly #data: unknown[] = [];
+  /**
+   * True while native code reads the scratch (runSyncT, or runT until it returns its
+   * promise). User JS can run meanwhile (a getter on a string feed's element); a run() or
+   * runSync() of this session made from there takes the general path, so that it does not
+   * overwrite the descriptors the outer call is still reading.
+   */
+  #inFastCall = false;
   #dataCount = 0;
   readonly #busyWait: boolean;
   #released = false;
@@ -333,11 +340,18 @@ export class InferenceSession {
     }
     const outIdx = this.#outputIndices(fetches as FetchesType | undefined);
     const preallocated = fetches !== undefined && !Array.isArray(fetches);
-    if (options === undefined && !preallocated && this.#scratch && this.#writeScratch(feeds, outIdx)) {
+    if (options === undefined && !preallocated && this.#scratch && !this.#inFastCall && this.#writeScratch(feeds, outIdx)) {
       let r: unknown[];
       if (this.#busyWait) beginBusyWait();
       try {
-        r = await callNative(this.#native, this.#native.runT, this.#data, this.#dataCount);
+        this.#inFastCall = true;
+        let pending: Promise<unknown[]>;
+        try {
+          pending = callNative(this.#native, this.#native.runT, this.#data, this.#dataCount);
+        } finally {
+          this.#inFastCall = false;
+        }
+        r = await pending;
       } catch (err) {
         throw fromNative(err);
       } finally {
@@ -385,12 +399,15 @@ export class InferenceSession {
   runSync(feeds: FeedsType, fetches?: FetchesType, options?: Omit<RunOptions, 'signal' | 'timeoutMs'>): ReturnType {
     this.#check();
     const outIdx = this.#outputIndices(fetches);
-    if (options === undefined && (fetches === undefined || Array.isArray(fetches)) && this.#scratch && this.#writeScratch(feeds, outIdx)) {
+    if (options === undefined && (fetches === undefined || Array.isArray(fetches)) && this.#scratch && !this.#inFastCall && this.#writeScratch(feeds, outIdx)) {
       let r: unknown;
+      this.#inFastCall = true;
       try {
         r = callNative(undefined, this.#runSyncT!, this.#data, this.#dataCount);
       } catch (err) {
         throw fromNative(err);
+      } finally {
+        this.#inFastCall = false;
       }
       if (isObject(r) && 'overflow' in r) {
         // More output descriptors than the scratch holds: they came in their own array.

@@ -330,6 +330,25 @@ describe('InferenceSession#runSync() after a call of the same shape', () => {
     await s.release();
   });
 
+  it('are right when user code inside the call runs the same session, sync or async', async () => {
+    const s = await InferenceSession.create(numberAndWordModel());
+    const nested: Array<Record<string, unknown>> = [];
+    const pending: Array<Promise<Record<string, unknown>>> = [];
+    const inner = () => ({ w: new Tensor('string', ['x', 'y', 'z'], [3]), a: new Tensor('float32', new Float32Array([7, 8, 9]), [3]) });
+    const words = ['one', 'two'];
+    // w first, so the outer call reads a's descriptor after the getter ran.
+    Object.defineProperty(words, 0, { enumerable: true, get: () => { nested.push(s.runSync(inner())); pending.push(s.run(inner())); return 'one'; } });
+    const r = s.runSync({ w: new Tensor('string', words, [2]), a: new Tensor('float32', new Float32Array([1.5, -2]), [2]) });
+    expect(Array.from(r.a_out!.data as Float32Array)).toEqual([1.5, -2]);
+    expect(r.w_out!.data).toEqual(['one', 'two']);
+    expect(nested.length).toBeGreaterThan(0);
+    for (const n of [...nested, ...(await Promise.all(pending))]) {
+      expect(Array.from((n.a_out as Tensor).data as Float32Array)).toEqual([7, 8, 9]);
+      expect((n.w_out as Tensor).data).toEqual(['x', 'y', 'z']);
+    }
+    await s.release();
+  });
+
   it('fails with ERR_SESSION_RELEASED, and no crash, when user code inside the call releases the session', async () => {
     const s = await InferenceSession.create(numberAndWordModel());
     const feeds = { a: new Tensor('float32', new Float32Array([1, 2]), [2]), w: new Tensor('string', ['x', 'y'], [2]) };
