@@ -246,18 +246,15 @@ struct RunCall {
       *same = false;
     }
     ValuePtr v = TensorFromParts(env, type, dims, rank, data, InputMemory::kBorrow, &borrowed);
-    size_t count = 1;
-    for (size_t d = 0; d < rank; d++) count *= static_cast<size_t>(dims[d]);
-    void* at = nullptr;
-    ORT_THROW_ON_ERROR(env, g_ort->GetTensorMutableData(v.get(), &at));
+    const ByteView view = ReadBytes(env, data);  // what TensorFromParts wrapped, size checked
     if (kept->value) g_ort->ReleaseValue(kept->value);
     kept->slot = k;
     kept->type = type;
     kept->rank = rank;
     std::copy(dims, dims + rank, kept->dims);
-    kept->bytes = ByteSize(type, count);
+    kept->bytes = view.bytes;
     // An empty tensor points at a block of its own, never the caller's: keep no address then.
-    kept->data = kept->bytes ? static_cast<const char*>(at) : nullptr;
+    kept->data = view.bytes ? view.data : nullptr;
     kept->value = v.release();
     return kept->value;
   }
@@ -420,11 +417,7 @@ void Session::Adopt(OrtSession* session, std::vector<ValueInfo> inputs, std::vec
   outputs_ = std::move(outputs);
   for (const auto& v : inputs_) input_name_ptrs_.push_back(v.name.c_str());
   for (const auto& v : outputs_) output_name_ptrs_.push_back(v.name.c_str());
-  for (const auto& out : outputs_) {
-    bool lend = out.kind == ONNX_TYPE_TENSOR;  // an optional one can come back None instead
-    for (const auto& in : inputs_) lend = lend && out.name != in.name;
-    if (!lend) sync_reuse_.never_lend.push_back(out.name.c_str());
-  }
+  sync_reuse_.FindNeverLent(inputs_, outputs_);
 }
 
 // load(pathOrBytes: string | Uint8Array, options: object) -> Promise<info>
@@ -500,21 +493,21 @@ Napi::Value Session::RunSyncFast(const Napi::CallbackInfo& info) {
   thread_local bool kept_in_use = false;
   RunCall own_call;
   std::vector<double> own_meta;
-  const bool reuse = !kept_in_use;
-  RunCall& call = reuse ? kept_call : own_call;
-  std::vector<double>& meta = reuse ? kept_meta : own_meta;
-  if (reuse) kept_in_use = true;
+  const bool outermost = !kept_in_use;
+  RunCall& call = outermost ? kept_call : own_call;
+  std::vector<double>& meta = outermost ? kept_meta : own_meta;
+  if (outermost) kept_in_use = true;
   struct Emptied {
     RunCall& call;
     std::vector<double>& meta;
-    bool reuse;
+    bool outermost;
     ~Emptied() {
       call.Reset();
       meta.clear();
-      if (reuse) kept_in_use = false;
+      if (outermost) kept_in_use = false;
     }
-  } emptied{call, meta, reuse};
-  SyncReuse* kept = reuse ? &sync_reuse_ : nullptr;
+  } emptied{call, meta, outermost};
+  SyncReuse* kept = outermost ? &sync_reuse_ : nullptr;
   const bool same = call.PrepareFast(env, this, info, InputMemory::kBorrow, kept);
   const bool lent = kept && kept->LendOutputs(same, call.output_names, &call.outputs);
   CheckUsable(env);  // user JS reading a feed (a getter) may have released the session

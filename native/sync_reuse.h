@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "ort_env.h"
+#include "value_info.h"
 
 namespace ortex {
 
@@ -55,12 +56,21 @@ struct SyncReuse {
   // Outputs ORT may answer with a value of its own, leaving a preallocated one as it was, so
   // that lending one would return the last call's data: graph inputs (ORT hands back the
   // feed) and outputs that are not plain tensors (an optional tensor an If makes None).
-  std::vector<const char*> never_lend;
+  std::vector<const char*> never_lend;  // pointing into the Session's ValueInfo names
 
   SyncReuse() = default;
   SyncReuse(const SyncReuse&) = delete;
   SyncReuse& operator=(const SyncReuse&) = delete;
   ~SyncReuse() { Clear(); }
+
+  // Fills never_lend from the session's inputs and outputs.
+  void FindNeverLent(const std::vector<ValueInfo>& graph_inputs, const std::vector<ValueInfo>& graph_outputs) {
+    for (const ValueInfo& out : graph_outputs) {
+      bool lend = out.kind == ONNX_TYPE_TENSOR;
+      for (const ValueInfo& in : graph_inputs) lend = lend && out.name != in.name;
+      if (!lend) never_lend.push_back(out.name.c_str());
+    }
+  }
 
   // Releases every kept OrtValue.
   void Clear() {

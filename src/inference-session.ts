@@ -216,9 +216,11 @@ export class InferenceSession {
   /**
    * Validates tensor feeds and writes their descriptors into the scratch (the fast calling
    * convention of native/session.cc), leaving their data in #data. False when the call does
-   * not fit (a rank or a count too large), so the caller takes the general path.
+   * not fit (a rank or a count too large) or is nested in a fast call still reading the
+   * scratch (#inFastCall), so the caller takes the general path.
    */
   #writeScratch(feeds: unknown, outIdx: number[]): boolean {
+    if (this.#inFastCall) return false;
     if (!isObject(feeds) || Array.isArray(feeds)) throw invalidType('an object of { inputName: Tensor }', 'feeds', feeds, 'ERR_INPUT_TYPE');
     const sc = this.#scratch!;
     const data = this.#data;
@@ -243,6 +245,16 @@ export class InferenceSession {
     sc[1] = outIdx.length;
     for (let i = 0; i < outIdx.length; i++) sc[p + i] = outIdx[i]!;
     return true;
+  }
+
+  /** A fast native call (runSyncT, or runT until it returns its promise), marked as in progress. */
+  #callFast<R>(self: NativeSession | undefined, fn: (...a: unknown[]) => R): R {
+    this.#inFastCall = true;
+    try {
+      return callNative(self, fn, this.#data, this.#dataCount);
+    } finally {
+      this.#inFastCall = false;
+    }
   }
 
   #throwMissing(feeds: object): never {
@@ -340,18 +352,11 @@ export class InferenceSession {
     }
     const outIdx = this.#outputIndices(fetches as FetchesType | undefined);
     const preallocated = fetches !== undefined && !Array.isArray(fetches);
-    if (options === undefined && !preallocated && this.#scratch && !this.#inFastCall && this.#writeScratch(feeds, outIdx)) {
+    if (options === undefined && !preallocated && this.#scratch && this.#writeScratch(feeds, outIdx)) {
       let r: unknown[];
       if (this.#busyWait) beginBusyWait();
       try {
-        this.#inFastCall = true;
-        let pending: Promise<unknown[]>;
-        try {
-          pending = callNative(this.#native, this.#native.runT, this.#data, this.#dataCount);
-        } finally {
-          this.#inFastCall = false;
-        }
-        r = await pending;
+        r = await this.#callFast(this.#native, this.#native.runT);
       } catch (err) {
         throw fromNative(err);
       } finally {
@@ -399,15 +404,12 @@ export class InferenceSession {
   runSync(feeds: FeedsType, fetches?: FetchesType, options?: Omit<RunOptions, 'signal' | 'timeoutMs'>): ReturnType {
     this.#check();
     const outIdx = this.#outputIndices(fetches);
-    if (options === undefined && (fetches === undefined || Array.isArray(fetches)) && this.#scratch && !this.#inFastCall && this.#writeScratch(feeds, outIdx)) {
+    if (options === undefined && (fetches === undefined || Array.isArray(fetches)) && this.#scratch && this.#writeScratch(feeds, outIdx)) {
       let r: unknown;
-      this.#inFastCall = true;
       try {
-        r = callNative(undefined, this.#runSyncT!, this.#data, this.#dataCount);
+        r = this.#callFast(undefined, this.#runSyncT!);
       } catch (err) {
         throw fromNative(err);
-      } finally {
-        this.#inFastCall = false;
       }
       if (isObject(r) && 'overflow' in r) {
         // More output descriptors than the scratch holds: they came in their own array.
