@@ -8,12 +8,6 @@
 #include <string>
 #include <system_error>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#define ORTEX_CPU_RELAX() _mm_pause()
-#else
-#define ORTEX_CPU_RELAX() std::this_thread::yield()
-#endif
 
 namespace ortex {
 
@@ -106,12 +100,15 @@ void RunExecutor::WorkerLoop() {
   for (;;) {
     Job* job = Pop();
     if (!job) {
-      // Spin a little if no other worker is, then park.
+      // Spin a little if no other worker is, then park. The spin yields its core rather than
+      // pausing on it: the JS thread this run just woke, or a thread of ONNX Runtime's pool,
+      // may be waiting for this very core. With 2 intra-op threads on 2 cores (three threads
+      // for two cores) that halved ctr_mlp's async p50 (75-94 -> 42-51 us, bench/RESULTS.md).
       int expected = 0;
       if (spinning_.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
         const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(spin_us_);
         while (queued_.load(std::memory_order_acquire) == 0 && std::chrono::steady_clock::now() < until) {
-          for (int i = 0; i < 32; i++) ORTEX_CPU_RELAX();
+          std::this_thread::yield();
         }
         spinning_.store(0, std::memory_order_release);
         job = Pop();
