@@ -1,27 +1,52 @@
 /**
- * Busy-waiting for run() completions. While a run of a session created with
- * `busyWait: true` is in flight, a self-rescheduling setImmediate keeps the event loop
- * polling instead of sleeping in epoll, so the completion is picked up without waking a
- * sleeping thread (measured: ~10 µs less per run on a 2-vCPU VM). It costs a busy core
- * while runs are in flight, which is why it is opt-in.
+ * How the event loop waits for run() completions. While it polls (a self-rescheduling
+ * setImmediate), a completion is picked up without waking a sleeping thread: ~7–10 µs less
+ * per run on a 2-vCPU VM, where waking a halted vCPU is the largest part of the thread hop.
+ * The loop keeps turning throughout: other callbacks run between polls.
+ *
+ * - `busyWait: true`: a session's runs are polled for as long as they last (a busy core
+ *   meanwhile).
+ * - By default, a run is polled for its first DEFAULT_SPIN_US only (the bargain the run
+ *   workers make when they spin before parking, native/run_executor.cc), and only when that
+ *   cannot take a core from the run itself: the session's intra-op threads leave one core
+ *   free (decided in session-options.ts), no other run is in flight, and the session's last
+ *   run was short (SHORT_RUN_MS). A long model's runs are then never polled.
+ * - `busyWait: false`: never polled.
  */
 
-let inFlight = 0;
+/** How long a run is polled for by default, in µs. */
+export const DEFAULT_SPIN_US = 50;
+
+/** A run whose wall time was at least this is not polled next time by default. */
+export const SHORT_RUN_MS = (2 * DEFAULT_SPIN_US) / 1000;
+
+let running = 0; // run() calls in flight, polled or not
+let unbounded = 0; // runs polled until they finish
+let deadlineMs = 0; // bounded polling ends here
 let polling = false;
 
 function poll(): void {
-  if (inFlight > 0) setImmediate(poll);
+  if (unbounded > 0 || (running > 0 && performance.now() < deadlineMs)) setImmediate(poll);
   else polling = false;
 }
 
-export function beginBusyWait(): void {
-  inFlight++;
+/**
+ * Marks a run as in flight and starts polling for it: `spinUs` µs of it (Infinity: all of
+ * it; 0: none). A bounded poll starts only when no other run is in flight.
+ */
+export function beginRun(spinUs: number): void {
+  running++;
+  if (spinUs === Infinity) unbounded++;
+  else if (spinUs > 0 && running === 1) deadlineMs = performance.now() + spinUs / 1000;
+  else return;
   if (!polling) {
     polling = true;
     setImmediate(poll);
   }
 }
 
-export function endBusyWait(): void {
-  inFlight--;
+/** Ends what beginRun(spinUs) began, with the same `spinUs`. */
+export function endRun(spinUs: number): void {
+  running--;
+  if (spinUs === Infinity) unbounded--;
 }

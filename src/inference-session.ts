@@ -6,7 +6,7 @@
  */
 
 import { existsSync, statSync } from 'node:fs';
-import { beginBusyWait, endBusyWait } from './busy-wait.js';
+import { beginRun, endRun, SHORT_RUN_MS } from './busy-wait.js';
 import { OrtexError, fromNative } from './errors.js';
 import { KIND_TENSOR, type Slot, type ValueMetadata, checkTensor, encodeTensor, toMetadata, toSlot } from './feeds.js';
 import { type TypedArray, dtypeByOnnx } from './dtypes.js';
@@ -115,11 +115,14 @@ export class InferenceSession {
    */
   #inFastCall = false;
   #dataCount = 0;
-  readonly #busyWait: boolean;
+  /** How long the event loop polls for a run's completion, in µs (busy-wait.ts). */
+  readonly #busyWaitUs: number;
+  /** The last run was short enough to poll for (only tracked for a bounded poll). */
+  #shortRuns = true;
   #released = false;
 
   private constructor(nativeSession: NativeSession, info: NativeLoadInfo, options: NormalizedSessionOptions) {
-    this.#busyWait = options.busyWait;
+    this.#busyWaitUs = options.busyWaitUs;
     this.#native = nativeSession;
     const inputs = info.inputs.map(toSlot);
     const outputs = info.outputs.map(toSlot);
@@ -340,6 +343,17 @@ export class InferenceSession {
     return { ro: new native.RunOptions({ tag, logSeverityLevel, logVerbosityLevel, configEntries }), o: options };
   }
 
+  /** How long to poll for this run's completion (busy-wait.ts). */
+  #spinUs(): number {
+    return this.#shortRuns ? this.#busyWaitUs : 0;
+  }
+
+  #endRun(spinUs: number, t0: number): void {
+    endRun(spinUs);
+    const us = this.#busyWaitUs;
+    if (us > 0 && us !== Infinity) this.#shortRuns = performance.now() - t0 < SHORT_RUN_MS;
+  }
+
   /**
    * Runs the model off the JS thread. Inputs are copied before the promise is returned, so
    * the caller may reuse its arrays at once; outputs wrap ONNX Runtime's buffers (no copy).
@@ -354,13 +368,15 @@ export class InferenceSession {
     const preallocated = fetches !== undefined && !Array.isArray(fetches);
     if (options === undefined && !preallocated && this.#scratch && this.#writeScratch(feeds, outIdx)) {
       let r: unknown[];
-      if (this.#busyWait) beginBusyWait();
+      const spinUs = this.#spinUs();
+      const t0 = performance.now();
+      beginRun(spinUs);
       try {
         r = await this.#callFast(this.#native, this.#native.runT);
       } catch (err) {
         throw fromNative(err);
       } finally {
-        if (this.#busyWait) endBusyWait();
+        this.#endRun(spinUs, t0);
       }
       return this.#collectFast(r[0] as Float64Array, r.slice(1), outIdx, false);
     }
@@ -376,7 +392,9 @@ export class InferenceSession {
       ro!.terminate();
     };
     let encoded: EncodedValue[];
-    if (this.#busyWait) beginBusyWait();
+    const spinUs = this.#spinUs();
+    const t0 = performance.now();
+    beginRun(spinUs);
     try {
       const pending = this.#native.run(idx, values, outIdx, ro);
       if (o.timeoutMs) {
@@ -390,7 +408,7 @@ export class InferenceSession {
     } catch (err) {
       throw runError(err, state);
     } finally {
-      if (this.#busyWait) endBusyWait();
+      this.#endRun(spinUs, t0);
       if (timer) clearTimeout(timer);
       o.signal?.removeEventListener('abort', onAbort);
     }

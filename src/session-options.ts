@@ -5,7 +5,9 @@
  * the list of valid names, instead of deep inside a provider library.
  */
 
+import { DEFAULT_SPIN_US } from './busy-wait.js';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { OrtexTypeError } from './errors.js';
 import { inRange, invalidRange, invalidType, isBoolean, isInteger, isObject, isPlainObject, isString } from './validate.js';
 
@@ -79,8 +81,11 @@ export interface SessionOptions {
   /** Session config entries (AddSessionConfigEntry); nested objects join keys with '.'. */
   extra?: Record<string, unknown>;
   /**
-   * Keep the event loop polling while this session's run() calls are in flight: lower
-   * async latency (no sleeping thread to wake) for a busy core meanwhile. Default false.
+   * How the event loop waits for this session's run() calls. `true`: it keeps polling for
+   * as long as a run lasts, the lowest async latency (no sleeping thread to wake) for a busy
+   * core meanwhile. Default: it polls for a short run's first 50 µs, which covers a small
+   * model's whole run, when `intraOpNumThreads` leaves a core free and no other run is in
+   * flight (busy-wait.ts). `false`: it never polls (sleeps at once).
    */
   busyWait?: boolean;
 }
@@ -103,7 +108,8 @@ export interface NormalizedSessionOptions {
   customOpsLibraries: string[];
   executionProviders: Array<{ name: string; options: Array<[string, string]> }>;
   strict: boolean;
-  busyWait: boolean;
+  /** How long the event loop polls for a run's completion, in µs (Infinity: all of it). */
+  busyWaitUs: number;
 }
 
 const GRAPH_LEVELS: Record<GraphOptimizationLevel, number> = { disabled: 0, basic: 1, extended: 2, layout: 3, all: 99 };
@@ -237,7 +243,7 @@ export function normalizeSessionOptions(options: SessionOptions = {}): Normalize
     customOpsLibraries: [],
     executionProviders: [],
     strict: false,
-    busyWait: false,
+    busyWaitUs: 0,
   };
   const threads = (v: unknown, what: string) => {
     if (!isInteger(v) || !inRange(v, 0, 1024)) throw invalidRange('an integer from 0 (ORT default) to 1024', what, v, 'ERR_OPTION_INVALID');
@@ -261,7 +267,7 @@ export function normalizeSessionOptions(options: SessionOptions = {}): Normalize
   if (o.enableCpuMemArena !== undefined) out.enableCpuMemArena = o.enableCpuMemArena;
   if (o.enableMemPattern !== undefined) out.enableMemPattern = o.enableMemPattern;
   out.strict = o.strict === true;
-  out.busyWait = o.busyWait === true;
+  out.busyWaitUs = o.busyWait === undefined ? defaultPollUs(out) : o.busyWait ? Infinity : 0;
   for (const key of ['optimizedModelFilePath', 'profileFilePrefix', 'logId'] as const) {
     if (o[key] !== undefined && !isString(o[key])) throw invalidType('a string', key, o[key], 'ERR_OPTION_INVALID');
   }
@@ -302,4 +308,16 @@ export function normalizeSessionOptions(options: SessionOptions = {}): Normalize
     o.executionProviders.forEach((ep, i) => out.executionProviders.push(normalizeProvider(ep, i)));
   }
   return out;
+}
+
+/**
+ * The default bounded poll of run() completions (busy-wait.ts), only when the run's own
+ * threads leave the event loop's thread a core: polling with 2 intra-op threads on 2 cores
+ * made ctr_mlp's async p50 136 µs instead of ~45 (bench/RESULTS.md). ORT's default thread
+ * count (0) is one per core, and the parallel execution mode adds inter-op threads.
+ */
+function defaultPollUs(o: NormalizedSessionOptions): number {
+  const intra = o.intraOpNumThreads ?? 0;
+  if (intra === 0 || o.executionMode === 1) return 0;
+  return intra + 1 <= availableParallelism() ? DEFAULT_SPIN_US : 0;
 }

@@ -1,5 +1,6 @@
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { InferenceSession, Tensor } from '../src/index.js';
+import { InferenceSession, type SessionOptions, Tensor } from '../src/index.js';
 import { model, randomFloats } from './helpers.js';
 
 const feeds = () => ({ x: new Tensor('float32', randomFloats(512), [1, 512]) });
@@ -64,6 +65,42 @@ describe('busyWait', () => {
     clearInterval(h);
     expect(turns).toBeLessThan(10);
     await s.release();
+  });
+
+  // The event loop's utilization over a loop of runs tells whether it polled for their
+  // completions (close to 1) or slept in epoll until each came back.
+  const utilization = async (options: SessionOptions, batch: number, runs: number) => {
+    const s = await InferenceSession.create(model('ctr_mlp'), options);
+    const x = new Tensor('float32', randomFloats(64 * batch, 5), [batch, 64]);
+    for (let i = 0; i < 20; i++) await s.run({ x });
+    const before = performance.eventLoopUtilization();
+    for (let i = 0; i < runs; i++) await s.run({ x });
+    const u = performance.eventLoopUtilization(before).utilization;
+    await s.release();
+    return u;
+  };
+
+  it('by default polls a short run when its intra-op threads leave a core free, never with false, throughout with true', async () => {
+    const t1 = await utilization({ intraOpNumThreads: 1 }, 1, 3000);
+    const off = await utilization({ intraOpNumThreads: 1, busyWait: false }, 1, 3000);
+    const on = await utilization({ intraOpNumThreads: 1, busyWait: true }, 1, 3000);
+    // ORT's default thread count is one per core: nothing is left for a polling thread.
+    const coresThreads = await utilization({}, 1, 3000);
+    expect(on).toBeGreaterThan(0.9);
+    if (availableParallelism() >= 2) {
+      expect(t1).toBeGreaterThan(off + 0.2);
+      expect(coresThreads).toBeLessThan(t1 - 0.2);
+    } else {
+      expect(t1).toBeLessThan(on - 0.2);
+    }
+  });
+
+  it('by default stops polling a session whose runs are not short', async () => {
+    // ctr_mlp at batch 128 runs for ~300 µs: polled for 50 µs of each, the loop would be busy
+    // ~0.17 more of the time than with polling off.
+    const byDefault = await utilization({ intraOpNumThreads: 1 }, 128, 300);
+    const off = await utilization({ intraOpNumThreads: 1, busyWait: false }, 128, 300);
+    expect(byDefault).toBeLessThan(off + 0.08);
   });
 
   it('rejects a non-boolean busyWait', async () => {
