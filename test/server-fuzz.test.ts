@@ -36,7 +36,7 @@ import { type BadRequest, CTR_FEATURES, CTR_ROWS, type Reference, TAGGER_LENGTH,
 import type { TempRepository } from './fixtures/model-repository.js';
 import { parsePrometheusText } from './fixtures/prometheus-text.js';
 import { type RawAnswer, rawExchange, requestBytes } from './fixtures/raw-socket.js';
-import { GC_NODE_ARGS, collectedRssBytes } from './fixtures/served-memory.js';
+import { GC_NODE_ARGS, collectedRssBytes, lastCollection } from './fixtures/served-memory.js';
 import { type ServeProcess, startServe } from './fixtures/serve-process.js';
 
 const BUDGET_MS = Number(process.env.ORTEX_FUZZ_MS ?? 15_000);
@@ -430,7 +430,7 @@ describe('ortex serve under fuzzed HTTP and WebSocket requests', () => {
 
     const rows = [...tally].sort(([a], [b]) => a.localeCompare(b));
     const total = (prefix: string) => rows.filter(([k]) => k.startsWith(prefix) && !k.startsWith(`${prefix}framing:`)).reduce((n, [, c]) => n + c, 0);
-    console.log(`server fuzz: ${Math.round(ms)} ms (seed ${SEED}), ${total('http:')} HTTP and ${total('ws:')} WebSocket exchanges; RSS ${(rssBefore / 2 ** 20).toFixed(1)} -> ${(rssAfter / 2 ** 20).toFixed(1)} MiB; warm-up ${[...warm.values()].reduce((a, b) => a + b, 0)}\n${rows.map(([k, n]) => `  ${k}: ${n}`).join('\n')}`);
+    console.log(`server fuzz: ${Math.round(ms)} ms (seed ${SEED}), ${total('http:')} HTTP and ${total('ws:')} WebSocket exchanges; RSS ${(rssBefore / 2 ** 20).toFixed(1)} -> ${(rssAfter / 2 ** 20).toFixed(1)} MiB (${lastCollection(serve)}); warm-up ${[...warm.values()].reduce((a, b) => a + b, 0)}\n${rows.map(([k, n]) => `  ${k}: ${n}`).join('\n')}`);
 
     // Every kind ran, often enough to mean something.
     for (const kind of ['malformedJson', 'nonUtf8', 'truncatedBody', 'deepNesting', 'wrongTypes', 'binaryLies', 'hugeShape', 'wrongTensor', 'unknownModel', 'taggerTensors']) {

@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TempRepository, TempRepository as Repo, probeConfig } from './fixtures/model-repository.js';
 import { parsePrometheusText } from './fixtures/prometheus-text.js';
 import { rawExchange, requestBytes } from './fixtures/raw-socket.js';
-import { GC_NODE_ARGS, collectedRssBytes } from './fixtures/served-memory.js';
+import { GC_NODE_ARGS, collectedRssBytes, lastCollection } from './fixtures/served-memory.js';
 import { type ServeProcess, startServe } from './fixtures/serve-process.js';
 import { addExpandModel } from './fixtures/stream-models.js';
 
@@ -296,7 +296,7 @@ describe('ortex serve with slow and departing clients', () => {
   it('ends where it started: RSS back near its baseline after a collection, no error logged, still serving', async () => {
     await probeOnce(42);
     const rss = await collectedRssBytes(serve);
-    console.log(`RSS after a collection: baseline ${(rssBaseline / 2 ** 20).toFixed(1)} MiB, now ${(rss / 2 ** 20).toFixed(1)} MiB`);
+    console.log(`RSS after a collection: baseline ${(rssBaseline / 2 ** 20).toFixed(1)} MiB, now ${(rss / 2 ** 20).toFixed(1)} MiB (${lastCollection(serve)})`);
     expect(rss - rssBaseline).toBeLessThan(RSS_TOLERANCE_BYTES);
     expect(serve.logs.filter((l) => (l.level as number) >= 40)).toEqual([]);
     expect(serve.child.exitCode).toBeNull();
