@@ -8,7 +8,6 @@
 #include <string>
 #include <system_error>
 
-
 namespace ortex {
 
 RunExecutor& RunExecutor::ForEnv(Napi::Env env) {

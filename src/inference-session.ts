@@ -6,7 +6,7 @@
  */
 
 import { existsSync, statSync } from 'node:fs';
-import { beginRun, endRun, SHORT_RUN_MS } from './busy-wait.js';
+import { LONG_RUNS_OFF, LONG_RUNS_PROBE, SHORT_RUN_MS, beginRun, endRun } from './busy-wait.js';
 import { OrtexError, fromNative } from './errors.js';
 import { KIND_TENSOR, type Slot, type ValueMetadata, checkTensor, encodeTensor, toMetadata, toSlot } from './feeds.js';
 import { type TypedArray, dtypeByOnnx } from './dtypes.js';
@@ -117,8 +117,8 @@ export class InferenceSession {
   #dataCount = 0;
   /** How long the event loop polls for a run's completion, in µs (busy-wait.ts). */
   readonly #busyWaitUs: number;
-  /** The last run was short enough to poll for (only tracked for a bounded poll). */
-  #shortRuns = true;
+  /** Runs in a row that took SHORT_RUN_MS or more (only tracked for a bounded poll). */
+  #longRuns = 0;
   #released = false;
 
   private constructor(nativeSession: NativeSession, info: NativeLoadInfo, options: NormalizedSessionOptions) {
@@ -343,15 +343,21 @@ export class InferenceSession {
     return { ro: new native.RunOptions({ tag, logSeverityLevel, logVerbosityLevel, configEntries }), o: options };
   }
 
-  /** How long to poll for this run's completion (busy-wait.ts). */
+  /**
+   * How long to poll for this run's completion (busy-wait.ts). A bounded poll stops after
+   * LONG_RUNS_OFF long runs in a row (one slow run, a GC pause or a preemption, does not stop
+   * it), and then polls one run in LONG_RUNS_PROBE to find out whether runs got short again.
+   */
   #spinUs(): number {
-    return this.#shortRuns ? this.#busyWaitUs : 0;
+    const us = this.#busyWaitUs;
+    if (us === Infinity || this.#longRuns < LONG_RUNS_OFF || this.#longRuns % LONG_RUNS_PROBE === 0) return us;
+    return 0;
   }
 
   #endRun(spinUs: number, t0: number): void {
     endRun(spinUs);
     const us = this.#busyWaitUs;
-    if (us > 0 && us !== Infinity) this.#shortRuns = performance.now() - t0 < SHORT_RUN_MS;
+    if (us > 0 && us !== Infinity) this.#longRuns = performance.now() - t0 < SHORT_RUN_MS ? 0 : this.#longRuns + 1;
   }
 
   /**

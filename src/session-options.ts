@@ -83,9 +83,11 @@ export interface SessionOptions {
   /**
    * How the event loop waits for this session's run() calls. `true`: it keeps polling for
    * as long as a run lasts, the lowest async latency (no sleeping thread to wake) for a busy
-   * core meanwhile. Default: it polls for a short run's first 50 µs, which covers a small
-   * model's whole run, when `intraOpNumThreads` leaves a core free and no other run is in
-   * flight (busy-wait.ts). `false`: it never polls (sleeps at once).
+   * core meanwhile. Default: it polls for a run's first 50 µs, which covers a small model's
+   * whole run, when `intraOpNumThreads` is set and leaves a core free (left unset, ORT uses
+   * one thread per core), the execution mode is sequential, no other run is in flight and
+   * the session's runs take under 100 µs (busy-wait.ts). `false`: it never polls (sleeps at
+   * once).
    */
   busyWait?: boolean;
 }
