@@ -332,6 +332,23 @@ Napi::Array MetaAndData(Napi::Env env, const std::vector<double>& meta, const st
   return out;
 }
 
+// What runSyncT() returns: the single output's data, or an array of them, with their
+// descriptors written into `scratch`; descriptors too many for it (hundreds of outputs) come
+// in their own array instead, as {overflow: [meta, ...data]}.
+static Napi::Value SyncStyleResult(Napi::Env env, const std::vector<double>& meta, const std::vector<Napi::Value>& datas,
+                                   const Scratch& scratch) {
+  if (meta.size() > scratch.len) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("overflow", MetaAndData(env, meta, datas));
+    return o;
+  }
+  std::copy(meta.begin(), meta.end(), scratch.data);
+  if (datas.size() == 1) return datas[0];
+  Napi::Array out = Napi::Array::New(env, datas.size());
+  for (size_t i = 0; i < datas.size(); i++) out.Set(static_cast<uint32_t>(i), datas[i]);
+  return out;
+}
+
 // One run() on the RunExecutor: inputs were copied on the JS thread, so the caller may
 // reuse its arrays at once; outputs are converted back on the JS thread.
 class RunJob : public RunExecutor::Job {
@@ -343,6 +360,8 @@ class RunJob : public RunExecutor::Job {
   }
   RunCall call;
   bool fast = false;
+  // The result slot JS gave this run (Session::RequestedSlot), or -1.
+  int slot = -1;
   Napi::Promise Promise() { return deferred_.Promise(); }
 
   void Execute() override { status_ = Status::FromOrt(call.Run(session_->ort())); }
@@ -366,12 +385,19 @@ class RunJob : public RunExecutor::Job {
     run_options_ref_.SuppressDestruct();
   }
 
-  // [meta: Float64Array, data...]: this run's own meta array, as completions of other runs
-  // may land before the awaiting code reads it.
+  // Without a slot, [meta: Float64Array, data...]: this run's own meta array, as completions
+  // of other runs may land before the awaiting code reads it. With one, what runSyncT()
+  // returns, its descriptors and small outputs' bytes written into the slot.
   Napi::Value FastResult(Napi::Env env) {
     std::vector<double> meta;
-    std::vector<Napi::Value> datas = call.ResultsFast(env, &meta);
-    return MetaAndData(env, meta, datas);
+    if (slot < 0) {
+      std::vector<Napi::Value> datas = call.ResultsFast(env, &meta);
+      return MetaAndData(env, meta, datas);
+    }
+    Scratch view;
+    session_->SlotView(slot, &view);
+    std::vector<Napi::Value> datas = call.ResultsFast(env, &meta, &view);
+    return SyncStyleResult(env, meta, datas, view);
   }
 
  private:
@@ -392,6 +418,7 @@ Napi::Function Session::Init(Napi::Env env) {
                       InstanceMethod<&Session::JS_bindRunSync>("bindRunSync"),
                       InstanceMethod<&Session::JS_runT>("runT"),
                       InstanceMethod<&Session::JS_setScratch>("setScratch"),
+                      InstanceMethod<&Session::JS_setSlots>("setSlots"),
                       InstanceMethod<&Session::JS_release>("release"),
                       InstanceMethod<&Session::JS_endProfiling>("endProfiling"),
                       InstanceAccessor<&Session::JS_inflight>("inflight")});
@@ -462,6 +489,36 @@ Napi::Value Session::JS_setScratch(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// setSlots(meta: Float64Array, bytes: Uint8Array, count): the result slots of runT(). A run
+// in flight may be writing into the old ones: refused then.
+Napi::Value Session::JS_setSlots(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (inflight_ > 0) ORTEX_THROW(env, "ERR_SESSION_BUSY", "setSlots() while runs are in flight");
+  REQUIRE_ARG(info, 2, IsNumber, "a slot count");
+  const double count = info[2].As<Napi::Number>().DoubleValue();
+  if (!(count >= 1 && count <= 64 && count == static_cast<double>(static_cast<size_t>(count))))
+    ORTEX_THROW_TYPE(env, "ERR_INVALID_ARG", "Expected a slot count from 1 to 64");
+  slots_.Set(info);
+  slot_count_ = static_cast<size_t>(count);
+  return env.Undefined();
+}
+
+int Session::RequestedSlot() const {
+  if (slot_count_ == 0 || scratch_.len == 0) return -1;
+  const double x = scratch_.data[scratch_.len - 1];
+  if (!(x >= 0 && x < static_cast<double>(slot_count_) && x == static_cast<double>(static_cast<int>(x)))) return -1;
+  return static_cast<int>(x);
+}
+
+void Session::SlotView(int i, Scratch* view) const {
+  const size_t meta = slots_.len / slot_count_;
+  const size_t bytes = slots_.out_len / slot_count_ / 8 * 8;  // each part 8-aligned
+  view->data = slots_.data + meta * static_cast<size_t>(i);
+  view->len = meta;
+  view->out = slots_.out ? slots_.out + bytes * static_cast<size_t>(i) : nullptr;
+  view->out_len = slots_.out ? bytes : 0;
+}
+
 // runSyncT(...data): tensor feeds described in the scratch. Returns the single output's
 // data, or an array of them; output descriptors are written back into the scratch, and
 // small outputs' bytes into its byte buffer (their data then undefined).
@@ -525,17 +582,7 @@ Napi::Value Session::RunSyncFast(const Napi::CallbackInfo& info) {
   }
   if (s) ThrowStatus(env, s);
   std::vector<Napi::Value> datas = call.ResultsFast(env, &meta, &scratch_, kept && kept->keep_outputs ? &kept->outputs : nullptr);
-  // Descriptors too many for the scratch (hundreds of outputs): hand over their own array.
-  if (meta.size() > scratch_.len) {
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("overflow", MetaAndData(env, meta, datas));
-    return o;
-  }
-  std::copy(meta.begin(), meta.end(), scratch_.data);
-  if (datas.size() == 1) return datas[0];
-  Napi::Array out = Napi::Array::New(env, datas.size());
-  for (size_t i = 0; i < datas.size(); i++) out.Set(static_cast<uint32_t>(i), datas[i]);
-  return out;
+  return SyncStyleResult(env, meta, datas, scratch_);
 }
 
 // runT(...data) -> Promise<[meta, ...data]>: as runSyncT, on the thread pool, inputs copied.
@@ -545,6 +592,7 @@ Napi::Value Session::JS_runT(const Napi::CallbackInfo& info) {
   auto job = std::make_unique<RunJob>(env, this, info.This().As<Napi::Object>(), env.Undefined());
   job->call.PrepareFast(env, this, info, InputMemory::kCopy);
   job->fast = true;
+  job->slot = RequestedSlot();
   return Submit(env, std::move(job));
 }
 

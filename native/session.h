@@ -51,6 +51,10 @@ class Session : public Napi::ObjectWrap<Session> {
   void CheckUsable(Napi::Env env) const;
   double* scratch() const { return scratch_.data; }
   size_t scratch_len() const { return scratch_.len; }
+  // The result slot a runT() asked for in the scratch's last element (see AsyncSlots), or -1.
+  int RequestedSlot() const;
+  // Slot `i`'s meta and byte buffer, as a Scratch of its own (no references held).
+  void SlotView(int i, Scratch* view) const;
   void BeginRun() { inflight_++; }
   void EndRun() { inflight_--; }
 
@@ -66,6 +70,7 @@ class Session : public Napi::ObjectWrap<Session> {
   Napi::Value RunSyncFast(const Napi::CallbackInfo& info);
   Napi::Value JS_runT(const Napi::CallbackInfo& info);
   Napi::Value JS_setScratch(const Napi::CallbackInfo& info);
+  Napi::Value JS_setSlots(const Napi::CallbackInfo& info);
   Napi::Value JS_release(const Napi::CallbackInfo& info);
   Napi::Value JS_endProfiling(const Napi::CallbackInfo& info);
   Napi::Value JS_inflight(const Napi::CallbackInfo& info);
@@ -81,6 +86,13 @@ class Session : public Napi::ObjectWrap<Session> {
   // Shared with JS for the fast calling convention (runSyncT/runT); only the JS thread
   // touches it, and only within one call.
   Scratch scratch_;
+  // Result slots of runT(): `slot_count_` equal parts of one Float64Array (descriptors) and
+  // of one byte buffer (small outputs), which JS hands to one run in flight at a time and
+  // reads when that run's promise settles. A completion writes its results there instead of
+  // making a meta array and an ArrayBuffer per output (~11k instructions per run). JS thread
+  // only.
+  Scratch slots_;
+  size_t slot_count_ = 0;
   // OrtValues one runSyncT() call leaves for the next of the same shape (sync_reuse.h).
   SyncReuse sync_reuse_;
   std::vector<ValueInfo> inputs_, outputs_;

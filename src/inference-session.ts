@@ -59,6 +59,13 @@ const warned = new Set<string>();
 const SCRATCH_LENGTH = 4096;
 /** Bytes of each session's output scratch: kScratchOutputBytes of native/value_convert.h, twice. */
 const OUT_SCRATCH_BYTES = 8192;
+/**
+ * Result slots for run()s in flight at once (Session::setSlots in native/session.cc): each
+ * has SLOT_META doubles of descriptors and OUT_SCRATCH_BYTES for small outputs. A run that
+ * finds none free gets its results in arrays of its own, as before slots.
+ */
+const ASYNC_SLOTS = 4;
+const SLOT_META = 256;
 const MAX_FAST_RANK = 16;
 
 /** Calls a native method with the first `n` feeds' data as arguments, without a spread for 1–2 inputs. */
@@ -102,7 +109,11 @@ export class InferenceSession {
    * first use): a `slice()` of one makes the output's array in JS, which for up to 64 bytes
    * lives on V8's heap, with no backing store to allocate and sweep as a native one has.
    */
-  readonly #outBytes = new Uint8Array(OUT_SCRATCH_BYTES);
+  readonly #outBytes = new Uint8Array(OUT_SCRATCH_BYTES * (1 + ASYNC_SLOTS));
+  /** Descriptors of the results of run()s in flight, SLOT_META per slot; their bytes follow the runSync() part of #outBytes. */
+  readonly #slotMeta = new Float64Array(SLOT_META * ASYNC_SLOTS);
+  /** Bit i set: slot i is free. */
+  #freeSlots = (1 << ASYNC_SLOTS) - 1;
   readonly #outViews: Array<TypedArray | undefined> = [];
   /** native.runSyncT bound to the session (native.bindRunSync()); null without a scratch. */
   readonly #runSyncT: ((...data: unknown[]) => unknown) | null;
@@ -131,7 +142,10 @@ export class InferenceSession {
     this.#allOutputs = outputs.map((s) => s.index);
     this.#requiredInputs = inputs.filter((s) => !s.optional).length;
     this.#scratch = inputs.every((s) => s.kind === KIND_TENSOR && s.dtype) ? new Float64Array(SCRATCH_LENGTH) : null;
-    if (this.#scratch) nativeSession.setScratch(this.#scratch, this.#outBytes);
+    if (this.#scratch) {
+      nativeSession.setScratch(this.#scratch, this.#outBytes.subarray(0, OUT_SCRATCH_BYTES));
+      nativeSession.setSlots(this.#slotMeta, this.#outBytes.subarray(OUT_SCRATCH_BYTES), ASYNC_SLOTS);
+    }
     this.#runSyncT = this.#scratch ? nativeSession.bindRunSync() : null;
     this.inputNames = Object.freeze(inputs.map((s) => s.name));
     this.outputNames = Object.freeze(outputs.map((s) => s.name));
@@ -234,7 +248,8 @@ export class InferenceSession {
       const v = (feeds as Record<string, unknown>)[name];
       checkTensor(slot, v);
       const dims = v.dims;
-      if (dims.length > MAX_FAST_RANK || p + 3 + dims.length + outIdx.length > sc.length) return false;
+      // The last element is not a descriptor's: it names run()'s result slot.
+      if (dims.length > MAX_FAST_RANK || p + 3 + dims.length + outIdx.length > sc.length - 1) return false;
       sc[p] = slot.index;
       sc[p + 1] = slot.dtype!.onnx;
       sc[p + 2] = dims.length;
@@ -270,9 +285,9 @@ export class InferenceSession {
    * then [byteOffset, length] for kind 2 (bytes in #outBytes). `data` is the outputs' data,
    * or with `single` the one output's data itself.
    */
-  #collectFast(meta: Float64Array, data: unknown, outIdx: number[], single: boolean): ReturnType {
+  #collectFast(meta: Float64Array, data: unknown, outIdx: number[], single: boolean, p0 = 0, base = 0): ReturnType {
     const result: ReturnType = {};
-    let p = 0;
+    let p = p0;
     for (let i = 0; i < outIdx.length; i++) {
       const name = this.outputNames[outIdx[i]!]!;
       const kind = meta[p++];
@@ -289,7 +304,7 @@ export class InferenceSession {
       let values = own as TensorData;
       if (kind === 2) {
         const view = this.#outViews[onnx] ?? this.#outView(onnx, dt.array!);
-        const start = meta[p++]! / view.BYTES_PER_ELEMENT;
+        const start = (base + meta[p++]!) / view.BYTES_PER_ELEMENT;
         values = view.slice(start, start + meta[p++]!) as TensorData;
       }
       result[name] = OrtexTensor.fromNative(dt.name, values, dims);
@@ -343,6 +358,14 @@ export class InferenceSession {
     return { ro: new native.RunOptions({ tag, logSeverityLevel, logVerbosityLevel, configEntries }), o: options };
   }
 
+  /** A free result slot for a run(), taken; -1 when all are in use. */
+  #takeSlot(): number {
+    const free = this.#freeSlots;
+    if (free === 0) return -1;
+    this.#freeSlots = free & (free - 1);
+    return 31 - Math.clz32(free & -free);
+  }
+
   /**
    * How long to poll for this run's completion (busy-wait.ts). A bounded poll stops after
    * LONG_RUNS_OFF long runs in a row (one slow run, a GC pause or a preemption, does not stop
@@ -373,18 +396,35 @@ export class InferenceSession {
     const outIdx = this.#outputIndices(fetches as FetchesType | undefined);
     const preallocated = fetches !== undefined && !Array.isArray(fetches);
     if (options === undefined && !preallocated && this.#scratch && this.#writeScratch(feeds, outIdx)) {
-      let r: unknown[];
+      const slot = this.#takeSlot();
+      this.#scratch[this.#scratch.length - 1] = slot;
+      let r: unknown;
       const spinUs = this.#spinUs();
       const t0 = performance.now();
       beginRun(spinUs);
       try {
         r = await this.#callFast(this.#native, this.#native.runT);
       } catch (err) {
+        if (slot >= 0) this.#freeSlots |= 1 << slot;
         throw fromNative(err);
       } finally {
         this.#endRun(spinUs, t0);
       }
-      return this.#collectFast(r[0] as Float64Array, r.slice(1), outIdx, false);
+      if (slot < 0) {
+        const own = r as unknown[];
+        return this.#collectFast(own[0] as Float64Array, own.slice(1), outIdx, false);
+      }
+      try {
+        // As runSync()'s, with the descriptors and small outputs' bytes in the slot.
+        const base = OUT_SCRATCH_BYTES * (1 + slot);
+        if (isObject(r) && 'overflow' in r) {
+          const all = r.overflow as unknown[];
+          return this.#collectFast(all[0] as Float64Array, all.slice(1), outIdx, false, 0, base);
+        }
+        return this.#collectFast(this.#slotMeta, r, outIdx, outIdx.length === 1, SLOT_META * slot, base);
+      } finally {
+        this.#freeSlots |= 1 << slot;
+      }
     }
     const idx: number[] = [];
     const values: EncodedValue[] = [];

@@ -49,9 +49,11 @@ export interface NativeSession {
   runSyncT(...data: unknown[]): unknown;
   /** runSyncT() as a plain function bound to this session (no lookup of `this` per call). */
   bindRunSync(): (...data: unknown[]) => unknown;
-  runT(...data: unknown[]): Promise<unknown[]>;
+  runT(...data: unknown[]): Promise<unknown>;
   /** `out`: where runSyncT() may copy small outputs' bytes for JS to slice out (meta kind 2). */
   setScratch(scratch: Float64Array, out?: Uint8Array): void;
+  /** Result slots of runT(): `count` equal parts of `meta` and of `bytes`; the scratch's last element picks one per call (-1: none). */
+  setSlots(meta: Float64Array, bytes: Uint8Array, count: number): void;
   release(): void;
   endProfiling(): string;
   readonly inflight: number;

@@ -233,6 +233,93 @@ describe('InferenceSession#runSync() outputs', () => {
 // A runSync() of the same shape as the last reuses its input OrtValues (same address and size)
 // and hands its small outputs' OrtValues back to ORT to write into (native/sync_reuse.h).
 // Nothing of that may show: each result is what a fresh run computes.
+describe('InferenceSession#run() results through the session\'s result slots', () => {
+  // A run()'s small outputs come back through one of a few slots the session shares with the
+  // native side, read when its promise settles; runs beyond the slots get arrays of their own.
+
+  it('gives each of many runs in flight its own outputs, small and large, and results stay as they were', async () => {
+    const s = await InferenceSession.create(model('identity_float32'), { intraOpNumThreads: 1 });
+    // Sizes across the slot's bytes (8 KiB): 1 to 4,000 floats.
+    const sizes = [1, 7, 64, 300, 1000, 2047, 2048, 2049, 4000];
+    const inputs = Array.from({ length: 40 }, (_, i) => {
+      const n = sizes[i % sizes.length]!;
+      return new Tensor('float32', randomFloats(n, 100 + i), [1, n]);
+    });
+    for (let wave = 0; wave < 3; wave++) {
+      const outs = await Promise.all(inputs.map((x) => s.run({ x })));
+      outs.forEach((o, i) => {
+        expect(o.y!.dims).toEqual(inputs[i]!.dims);
+        expect(o.y!.data).toEqual(inputs[i]!.data);
+      });
+      // A result held on to is not overwritten by the runs that reuse its slot.
+      const held = outs.map((o) => Float32Array.from(o.y!.data as Float32Array));
+      await Promise.all(inputs.slice().reverse().map((x) => s.run({ x })));
+      for (let i = 0; i < 10; i++) await s.run({ x: inputs[(i * 7) % inputs.length]! });
+      outs.forEach((o, i) => expect(o.y!.data).toEqual(held[i]));
+    }
+    await s.release();
+  });
+
+  it('returns every output, or the ones fetched in their order, for runs in flight together, as runSync() does', async () => {
+    const s = await InferenceSession.create(model('token_tagger'), { intraOpNumThreads: 1 });
+    const feeds = (seq: number, seed: number) => ({
+      input_ids: new Tensor('int64', BigInt64Array.from({ length: seq }, (_, i) => BigInt((i * 31 + seed * 17) % 200)), [1, seq]),
+      attention_mask: new Tensor('int64', new BigInt64Array(seq).fill(1n), [1, seq]),
+    });
+    // seq 300: tags hold 9,600 bytes, more than a slot; seq 8: 256 bytes.
+    const cases = Array.from({ length: 12 }, (_, i) => feeds(i % 3 === 0 ? 300 : 8 + i, i));
+    const expected = cases.map((f) => s.runSync(f));
+    const all = await Promise.all(cases.map((f) => s.run(f)));
+    const picked = await Promise.all(cases.map((f) => s.run(f, ['pooled', 'tags'])));
+    const onlyPooled = await Promise.all(cases.map((f) => s.run(f, ['pooled'])));
+    cases.forEach((_, i) => {
+      for (const name of ['tags', 'pooled']) {
+        expect(all[i]![name]!.dims).toEqual(expected[i]![name]!.dims);
+        expect(all[i]![name]!.data).toEqual(expected[i]![name]!.data);
+        expect(picked[i]![name]!.data).toEqual(expected[i]![name]!.data);
+      }
+      expect(Object.keys(picked[i]!)).toEqual(['pooled', 'tags']);
+      expect(Object.keys(onlyPooled[i]!)).toEqual(['pooled']);
+      expect(onlyPooled[i]!.pooled!.data).toEqual(expected[i]!.pooled!.data);
+    });
+    await s.release();
+  });
+
+  it('gives back the slot of a run ONNX Runtime fails, while runs beside it succeed', async () => {
+    // Reshape to a shape given as an input: a count that does not match fails inside ORT,
+    // after the run took its slot.
+    const g = new GraphBuilder('reshape_to');
+    const a = g.input('a', tensorType(DataType.FLOAT, ['N']));
+    const shape = g.input('shape', tensorType(DataType.INT64, [2]));
+    g.node('Reshape', [a, shape], { outputs: ['r'] });
+    g.node('Neg', [a], { outputs: ['neg'] });
+    g.output('r', tensorType(DataType.FLOAT, ['R', 'C']));
+    g.output('neg', tensorType(DataType.FLOAT, ['N']));
+    const path = join(tmp, 'reshape_to.onnx');
+    writeFileSync(path, g.encode());
+    const s = await InferenceSession.create(path, { intraOpNumThreads: 1 });
+    const feeds = (i: number, ok: boolean) => ({
+      a: new Tensor('float32', Float32Array.from({ length: 12 }, (_, k) => i * 100 + k), [12]),
+      shape: new Tensor('int64', ok ? BigInt64Array.from([3n, 4n]) : BigInt64Array.from([5n, 5n]), [2]),
+    });
+    for (let wave = 0; wave < 5; wave++) {
+      const runs = Array.from({ length: 16 }, (_, i) => s.run(feeds(i, i % 3 !== 0)).then((o) => o, (e: unknown) => e));
+      const outs = await Promise.all(runs);
+      outs.forEach((o, i) => {
+        if (i % 3 === 0) {
+          expect((o as OrtexError).code).toMatch(/^ERR_ORT_/);
+          return;
+        }
+        const r = o as Record<string, Tensor>;
+        expect(r.r!.dims).toEqual([3, 4]);
+        expect(Array.from(r.r!.data as Float32Array)).toEqual(Array.from({ length: 12 }, (_, k) => i * 100 + k));
+        expect(Array.from(r.neg!.data as Float32Array)).toEqual(Array.from({ length: 12 }, (_, k) => -(i * 100 + k)));
+      });
+    }
+    await s.release();
+  });
+});
+
 describe('InferenceSession#runSync() after a call of the same shape', () => {
   it('follows the inputs: the same array changed in place, another array, another batch, a view at an offset', async () => {
     const s = await InferenceSession.create(model('ctr_mlp'), { intraOpNumThreads: 1 });
