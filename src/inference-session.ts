@@ -87,7 +87,18 @@ function dimsAt(meta: Float64Array, p: number, rank: number): number[] {
   }
 }
 
+/** How many of a session's result slots are free (all of them when no run() is in flight); for tests. */
+export let freeResultSlots: (session: InferenceSession) => number;
+
 export class InferenceSession {
+  static {
+    freeResultSlots = (session) => {
+      let n = 0;
+      for (let free = session.#freeSlots; free !== 0; free &= free - 1) n++;
+      return n;
+    };
+  }
+
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
   readonly inputMetadata: readonly ValueMetadata[];
@@ -385,7 +396,9 @@ export class InferenceSession {
 
   /**
    * Runs the model off the JS thread. Inputs are copied before the promise is returned, so
-   * the caller may reuse its arrays at once; outputs wrap ONNX Runtime's buffers (no copy).
+   * the caller may reuse its arrays at once. Large outputs wrap ONNX Runtime's buffers (no
+   * copy); small ones come back through one of the session's result slots and are copied
+   * out of it, as runSync() does from its scratch.
    */
   async run(feeds: FeedsType, fetches?: FetchesType | RunOptions, options?: RunOptions): Promise<ReturnType> {
     this.#check();

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as ortNode from 'onnxruntime-node';
 import { InferenceSession, Tensor, OrtexError, httpStatusOf } from '../src/index.js';
+import { freeResultSlots } from '../src/inference-session.js';
 import { DataType, GraphBuilder, attr, onnx, optionalType, tensorType } from '../models/builder.js';
 import { codeOf, model, randomFloats } from './helpers.js';
 
@@ -230,9 +231,6 @@ describe('InferenceSession#runSync() outputs', () => {
   });
 });
 
-// A runSync() of the same shape as the last reuses its input OrtValues (same address and size)
-// and hands its small outputs' OrtValues back to ORT to write into (native/sync_reuse.h).
-// Nothing of that may show: each result is what a fresh run computes.
 describe('InferenceSession#run() results through the session\'s result slots', () => {
   // A run()'s small outputs come back through one of a few slots the session shares with the
   // native side, read when its promise settles; runs beyond the slots get arrays of their own.
@@ -257,6 +255,8 @@ describe('InferenceSession#run() results through the session\'s result slots', (
       for (let i = 0; i < 10; i++) await s.run({ x: inputs[(i * 7) % inputs.length]! });
       outs.forEach((o, i) => expect(o.y!.data).toEqual(held[i]));
     }
+    // With nothing in flight, every slot is free again.
+    expect(freeResultSlots(s)).toBe(4);
     await s.release();
   });
 
@@ -315,11 +315,16 @@ describe('InferenceSession#run() results through the session\'s result slots', (
         expect(Array.from(r.r!.data as Float32Array)).toEqual(Array.from({ length: 12 }, (_, k) => i * 100 + k));
         expect(Array.from(r.neg!.data as Float32Array)).toEqual(Array.from({ length: 12 }, (_, k) => -(i * 100 + k)));
       });
+      // The failed runs gave their slots back.
+      expect(freeResultSlots(s)).toBe(4);
     }
     await s.release();
   });
 });
 
+// A runSync() of the same shape as the last reuses its input OrtValues (same address and size)
+// and hands its small outputs' OrtValues back to ORT to write into (native/sync_reuse.h).
+// Nothing of that may show: each result is what a fresh run computes.
 describe('InferenceSession#runSync() after a call of the same shape', () => {
   it('follows the inputs: the same array changed in place, another array, another batch, a view at an offset', async () => {
     const s = await InferenceSession.create(model('ctr_mlp'), { intraOpNumThreads: 1 });
