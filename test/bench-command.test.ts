@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BENCH_SETTING_KEYS, parseCompareSpec, withSettings } from '../src/toolkit/bench-settings.js';
+import { BENCH_SETTING_KEYS, describeTarget, parseCompareSpec, resolveTarget, withSettings } from '../src/toolkit/bench-settings.js';
 import { BENCH_METRICS, benchModels, falseAlarmRate, judgeMetric, type BenchResult } from '../src/toolkit/perf-analyzer.js';
 import { CLI, ROOT } from './fixtures/serve-process.js';
 import { codeOf, model } from './helpers.js';
@@ -84,6 +84,16 @@ describe('parseCompareSpec()', () => {
     expect(await codeOf(() => parseCompareSpec(a, 'ep=rocm'))).toBe('ERR_OPTION_INVALID');
     expect(await codeOf(() => parseCompareSpec(a, 'sync,batcher'))).toBe('ERR_OPTION_INVALID');
     expect(await codeOf(() => parseCompareSpec(a, ' '))).toBe('ERR_OPTION_INVALID');
+  });
+});
+
+describe('describeTarget()', () => {
+  it('tells the three ways of waiting for run() apart: polling throughout, never, and the default', () => {
+    const line = (busyWait?: boolean) =>
+      describeTarget(resolveTarget({ model: 'a.onnx', session: busyWait === undefined ? {} : { busyWait } }), ['cpu']);
+    expect(line(true)).toMatch(/, busy-wait$/);
+    expect(line(false)).toMatch(/, busy-wait off$/);
+    expect(line()).not.toMatch(/busy-wait/);
   });
 });
 

@@ -25,7 +25,8 @@ do not overlap.
   --threads <n>               intra-op threads (default: one per core)
   --optimization-level <l>    disabled, basic, extended, layout or all (default all)
   --ep <name>                 cpu, cuda or tensorrt; falls back to cpu when unavailable
-  --busy-wait                 the event loop polls while runs are in flight
+  --busy-wait                 the event loop polls for as long as runs are in flight
+                              (default: short runs' first 50 us, see the README)
   --dim NAME=SIZE             size of a symbolic input dimension, e.g. --dim S=64 (repeatable)
   --input <file.json>         samples sent in turn instead of random inputs (their rows are the batch):
                               [{ "<input>": { "dims": [...], "data": [...] } }, ...]

@@ -175,6 +175,7 @@ export function describeTarget(t: ResolvedTarget, executionProviders: readonly s
     `threads ${t.session.intraOpNumThreads ?? 'default'}`,
     `optimization ${t.session.graphOptimizationLevel ?? 'all'}`,
     `ep ${executionProviders.join('>')}${asked && !executionProviders.includes(asked) ? ` (${asked} unavailable)` : ''}`,
-    ...(t.session.busyWait ? ['busy-wait'] : []),
+    // Unset polls short runs for their first 50 µs (busy-wait.ts); false never polls.
+    ...(t.session.busyWait === true ? ['busy-wait'] : t.session.busyWait === false ? ['busy-wait off'] : []),
   ].join(', ');
 }
