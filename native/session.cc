@@ -129,6 +129,9 @@ struct RunCall {
   std::vector<OrtValue*> outputs;
   BorrowedRanges borrowed;
   OrtRunOptions* run_options = nullptr;
+  // ResultsFast()'s, kept with the rest so that a reused RunCall allocates none of them.
+  std::vector<Napi::Value> datas;
+  std::vector<int64_t> out_dims;
 
   ~RunCall() { Reset(); }
 
@@ -142,6 +145,7 @@ struct RunCall {
     input_names.clear();
     output_names.clear();
     borrowed.clear();
+    datas.clear();
     run_options = nullptr;
   }
 
@@ -266,11 +270,10 @@ struct RunCall {
   // synchronous call only: JS slices them out before the next call reuses the buffer).
   // With `keep` (sized like the outputs), the OrtValue of an output copied into the scratch
   // is moved there for the next call instead of released.
-  std::vector<Napi::Value> ResultsFast(Napi::Env env, std::vector<double>* meta, const Scratch* scratch = nullptr,
-                                       std::vector<OrtValue*>* keep = nullptr) {
-    std::vector<Napi::Value> datas;
-    datas.reserve(outputs.size());
-    std::vector<int64_t> dims;
+  const std::vector<Napi::Value>& ResultsFast(Napi::Env env, std::vector<double>* meta, const Scratch* scratch = nullptr,
+                                              std::vector<OrtValue*>* keep = nullptr) {
+    datas.clear();
+    std::vector<int64_t>& dims = out_dims;
     size_t used = 0;
     for (size_t i = 0; i < outputs.size(); i++) {
       ValuePtr v(outputs[i]);
@@ -391,12 +394,12 @@ class RunJob : public RunExecutor::Job {
   Napi::Value FastResult(Napi::Env env) {
     std::vector<double> meta;
     if (slot < 0) {
-      std::vector<Napi::Value> datas = call.ResultsFast(env, &meta);
+      const std::vector<Napi::Value>& datas = call.ResultsFast(env, &meta);
       return MetaAndData(env, meta, datas);
     }
     Scratch view;
     session_->SlotView(slot, &view);
-    std::vector<Napi::Value> datas = call.ResultsFast(env, &meta, &view);
+    const std::vector<Napi::Value>& datas = call.ResultsFast(env, &meta, &view);
     return SyncStyleResult(env, meta, datas, view);
   }
 
@@ -581,7 +584,7 @@ Napi::Value Session::RunSyncFast(const Napi::CallbackInfo& info) {
     if (!s) kept->keep_outputs = false;
   }
   if (s) ThrowStatus(env, s);
-  std::vector<Napi::Value> datas = call.ResultsFast(env, &meta, &scratch_, kept && kept->keep_outputs ? &kept->outputs : nullptr);
+  const std::vector<Napi::Value>& datas = call.ResultsFast(env, &meta, &scratch_, kept && kept->keep_outputs ? &kept->outputs : nullptr);
   return SyncStyleResult(env, meta, datas, scratch_);
 }
 
