@@ -51,7 +51,7 @@ class Session : public Napi::ObjectWrap<Session> {
   void CheckUsable(Napi::Env env) const;
   double* scratch() const { return scratch_.data; }
   size_t scratch_len() const { return scratch_.len; }
-  // The result slot a runT() asked for in the scratch's last element (see AsyncSlots), or -1.
+  // The result slot a runT() asked for in the scratch's last element (see slots_), or -1.
   int RequestedSlot() const;
   // Slot `i`'s meta and byte buffer, as a Scratch of its own (no references held).
   void SlotView(int i, Scratch* view) const;

@@ -23,13 +23,13 @@
 export const DEFAULT_SPIN_US = 50;
 
 /** A run whose wall time was at least this counts as long. */
-export const SHORT_RUN_MS = (2 * DEFAULT_SPIN_US) / 1000;
+const SHORT_RUN_MS = (2 * DEFAULT_SPIN_US) / 1000;
 
 /** After this many long runs in a row, a session's runs are no longer polled by default... */
-export const LONG_RUNS_OFF = 3;
+const LONG_RUNS_OFF = 3;
 
 /** ...except one in this many, which finds out whether they got short again. */
-export const LONG_RUNS_PROBE = 32;
+const LONG_RUNS_PROBE = 32;
 
 let running = 0; // run() calls in flight, polled or not
 let unbounded = 0; // runs polled until they finish
@@ -41,23 +41,38 @@ function poll(): void {
   else polling = false;
 }
 
-/**
- * Marks a run as in flight and starts polling for it: `spinUs` µs of it (Infinity: all of
- * it; 0: none). A bounded poll starts only when no other run is in flight.
- */
-export function beginRun(spinUs: number): void {
-  running++;
-  if (spinUs === Infinity) unbounded++;
-  else if (spinUs > 0 && running === 1) deadlineMs = performance.now() + spinUs / 1000;
-  else return;
-  if (!polling) {
-    polling = true;
-    setImmediate(poll);
-  }
-}
+/** How one session's runs are waited for. */
+export class RunWaiter {
+  /** Runs in a row that took SHORT_RUN_MS or more (only tracked for a bounded poll). */
+  #longRuns = 0;
 
-/** Ends what beginRun(spinUs) began, with the same `spinUs`. */
-export function endRun(spinUs: number): void {
-  running--;
-  if (spinUs === Infinity) unbounded--;
+  /** `pollUs`: how long to poll each run, in µs (Infinity: all of it; 0: never). */
+  constructor(private readonly pollUs: number) {}
+
+  /**
+   * Marks a run as in flight and starts polling for it as the policy above says; returns its
+   * start time, for end(). A bounded poll starts only when no other run is in flight.
+   */
+  begin(): number {
+    const us = this.pollUs;
+    const now = performance.now();
+    running++;
+    if (us === Infinity) unbounded++;
+    else if (us > 0 && running === 1 && (this.#longRuns < LONG_RUNS_OFF || this.#longRuns % LONG_RUNS_PROBE === 0))
+      deadlineMs = now + us / 1000;
+    else return now;
+    if (!polling) {
+      polling = true;
+      setImmediate(poll);
+    }
+    return now;
+  }
+
+  /** Ends what begin() began; `t0` is what it returned. */
+  end(t0: number): void {
+    const us = this.pollUs;
+    running--;
+    if (us === Infinity) unbounded--;
+    else if (us > 0) this.#longRuns = performance.now() - t0 < SHORT_RUN_MS ? 0 : this.#longRuns + 1;
+  }
 }

@@ -6,7 +6,7 @@
  */
 
 import { existsSync, statSync } from 'node:fs';
-import { LONG_RUNS_OFF, LONG_RUNS_PROBE, SHORT_RUN_MS, beginRun, endRun } from './busy-wait.js';
+import { RunWaiter } from './busy-wait.js';
 import { OrtexError, fromNative } from './errors.js';
 import { KIND_TENSOR, type Slot, type ValueMetadata, checkTensor, encodeTensor, toMetadata, toSlot } from './feeds.js';
 import { type TypedArray, dtypeByOnnx } from './dtypes.js';
@@ -137,14 +137,12 @@ export class InferenceSession {
    */
   #inFastCall = false;
   #dataCount = 0;
-  /** How long the event loop polls for a run's completion, in µs (busy-wait.ts). */
-  readonly #busyWaitUs: number;
-  /** Runs in a row that took SHORT_RUN_MS or more (only tracked for a bounded poll). */
-  #longRuns = 0;
+  /** How the event loop waits for this session's runs (busy-wait.ts). */
+  readonly #waiter: RunWaiter;
   #released = false;
 
   private constructor(nativeSession: NativeSession, info: NativeLoadInfo, options: NormalizedSessionOptions) {
-    this.#busyWaitUs = options.busyWaitUs;
+    this.#waiter = new RunWaiter(options.busyWaitUs);
     this.#native = nativeSession;
     const inputs = info.inputs.map(toSlot);
     const outputs = info.outputs.map(toSlot);
@@ -378,23 +376,6 @@ export class InferenceSession {
   }
 
   /**
-   * How long to poll for this run's completion (busy-wait.ts). A bounded poll stops after
-   * LONG_RUNS_OFF long runs in a row (one slow run, a GC pause or a preemption, does not stop
-   * it), and then polls one run in LONG_RUNS_PROBE to find out whether runs got short again.
-   */
-  #spinUs(): number {
-    const us = this.#busyWaitUs;
-    if (us === Infinity || this.#longRuns < LONG_RUNS_OFF || this.#longRuns % LONG_RUNS_PROBE === 0) return us;
-    return 0;
-  }
-
-  #endRun(spinUs: number, t0: number): void {
-    endRun(spinUs);
-    const us = this.#busyWaitUs;
-    if (us > 0 && us !== Infinity) this.#longRuns = performance.now() - t0 < SHORT_RUN_MS ? 0 : this.#longRuns + 1;
-  }
-
-  /**
    * Runs the model off the JS thread. Inputs are copied before the promise is returned, so
    * the caller may reuse its arrays at once. Large outputs wrap ONNX Runtime's buffers (no
    * copy); small ones come back through one of the session's result slots and are copied
@@ -411,23 +392,20 @@ export class InferenceSession {
     if (options === undefined && !preallocated && this.#scratch && this.#writeScratch(feeds, outIdx)) {
       const slot = this.#takeSlot();
       this.#scratch[this.#scratch.length - 1] = slot;
-      let r: unknown;
-      const spinUs = this.#spinUs();
-      const t0 = performance.now();
-      beginRun(spinUs);
       try {
-        r = await this.#callFast(this.#native, this.#native.runT);
-      } catch (err) {
-        if (slot >= 0) this.#freeSlots |= 1 << slot;
-        throw fromNative(err);
-      } finally {
-        this.#endRun(spinUs, t0);
-      }
-      if (slot < 0) {
-        const own = r as unknown[];
-        return this.#collectFast(own[0] as Float64Array, own.slice(1), outIdx, false);
-      }
-      try {
+        let r: unknown;
+        const t0 = this.#waiter.begin();
+        try {
+          r = await this.#callFast(this.#native, this.#native.runT);
+        } catch (err) {
+          throw fromNative(err);
+        } finally {
+          this.#waiter.end(t0);
+        }
+        if (slot < 0) {
+          const own = r as unknown[];
+          return this.#collectFast(own[0] as Float64Array, own.slice(1), outIdx, false);
+        }
         // As runSync()'s, with the descriptors and small outputs' bytes in the slot.
         const base = OUT_SCRATCH_BYTES * (1 + slot);
         if (isObject(r) && 'overflow' in r) {
@@ -436,7 +414,7 @@ export class InferenceSession {
         }
         return this.#collectFast(this.#slotMeta, r, outIdx, outIdx.length === 1, SLOT_META * slot, base);
       } finally {
-        this.#freeSlots |= 1 << slot;
+        if (slot >= 0) this.#freeSlots |= 1 << slot;
       }
     }
     const idx: number[] = [];
@@ -451,9 +429,7 @@ export class InferenceSession {
       ro!.terminate();
     };
     let encoded: EncodedValue[];
-    const spinUs = this.#spinUs();
-    const t0 = performance.now();
-    beginRun(spinUs);
+    const t0 = this.#waiter.begin();
     try {
       const pending = this.#native.run(idx, values, outIdx, ro);
       if (o.timeoutMs) {
@@ -467,7 +443,7 @@ export class InferenceSession {
     } catch (err) {
       throw runError(err, state);
     } finally {
-      this.#endRun(spinUs, t0);
+      this.#waiter.end(t0);
       if (timer) clearTimeout(timer);
       o.signal?.removeEventListener('abort', onAbort);
     }
