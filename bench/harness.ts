@@ -143,12 +143,13 @@ export async function ortexOrtVersion(): Promise<string> {
 }
 
 /**
- * A native helper program of the benchmarks (a CMakeLists.txt target: ortex_raw_run,
- * ortex_ws_load): its path under build/, built with cmake-js first if it is absent; undefined
- * when it cannot be built (the caller says what it does without it).
+ * A native helper of the benchmarks (a CMakeLists.txt target: ortex_raw_run, ortex_ws_load,
+ * ortex_raw_bench, whose file is ortex_raw_bench.node): its path under build/, built with
+ * cmake-js first if it is absent; undefined when it cannot be built (the caller says what it
+ * does without it).
  */
-export function nativeTool(target: string, what: string): string | undefined {
-  const candidates = [`build/Release/${target}`, `build/${target}`].map((p) => resolve(ROOT, p));
+export function nativeTool(target: string, what: string, file = target): string | undefined {
+  const candidates = [`build/Release/${file}`, `build/${file}`].map((p) => resolve(ROOT, p));
   const found = () => candidates.find((p) => existsSync(p));
   if (found()) return found();
   log(`bench: building ${what} (cmake-js, target ${target}) ...`);

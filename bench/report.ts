@@ -4,7 +4,7 @@
  * the data bench/run.ts gathered; nothing here runs anything.
  */
 import { type Ratio, type Spread, type LatencySummary, spread } from './stats.js';
-import type { Runner } from './trials.js';
+import { PAIRED_RUNNERS, type PairedRunner, type Runner } from './trials.js';
 
 export interface MachineInfo {
   date: string;
@@ -74,6 +74,31 @@ export interface LatencyGroupResult {
   repeats: Partial<Record<Runner, LatencySummary[]>>;
 }
 
+/** One PairedTrial's output: per runner, its p50 and p99 in each round, and its summary over all rounds. */
+export interface PairedRepeat {
+  rounds: Record<PairedRunner, { p50: number[]; p99: number[] }>;
+  pooled: Record<PairedRunner, LatencySummary>;
+}
+
+export interface PairedResult {
+  label: string;
+  rounds: number;
+  block: number;
+  repeats: PairedRepeat[];
+}
+
+export interface PairedFigures {
+  label: string;
+  rounds: number;
+  block: number;
+  runners: Partial<Record<PairedRunner, RunnerFigures>>;
+  /** Per repeat, the median over its rounds of p50(runner) - p50(raw-c) in the same round; then their spread. */
+  p50OverRawUs: Partial<Record<PairedRunner, Spread>>;
+  p99OverRawUs: Partial<Record<PairedRunner, Spread>>;
+  /** The same against 'raw-c-js', the raw call made from JS. */
+  p50OverRawJsUs: Partial<Record<PairedRunner, Spread>>;
+}
+
 export interface LoopDelayResult {
   runner: 'ortex-async' | 'ort-node';
   label: string;
@@ -126,6 +151,30 @@ export function groupFigures(g: LatencyGroupResult): GroupFigures {
   return { label: g.label, runners, p50OverRawUs, p99OverRawUs };
 }
 
+const median = (v: readonly number[]) => spread(v).median;
+
+/** Per repeat, the median over rounds of a's round figure minus b's; then their spread over repeats. */
+function roundPairs(reps: readonly PairedRepeat[], a: PairedRunner, b: PairedRunner, key: 'p50' | 'p99'): Spread {
+  return spread(reps.map((r) => median(r.rounds[a][key].map((v, i) => v - r.rounds[b][key][i]!))));
+}
+
+export function pairedFigures(g: PairedResult): PairedFigures {
+  const f: PairedFigures = { label: g.label, rounds: g.rounds, block: g.block, runners: {}, p50OverRawUs: {}, p99OverRawUs: {}, p50OverRawJsUs: {} };
+  if (g.repeats.length === 0) return f;
+  for (const runner of PAIRED_RUNNERS) {
+    f.runners[runner] = {
+      p50: spread(g.repeats.map((r) => r.pooled[runner].p50_us)),
+      p99: spread(g.repeats.map((r) => r.pooled[runner].p99_us)),
+      mean: spread(g.repeats.map((r) => r.pooled[runner].mean_us)),
+    };
+    if (runner === 'raw-c') continue;
+    f.p50OverRawUs[runner] = roundPairs(g.repeats, runner, 'raw-c', 'p50');
+    f.p99OverRawUs[runner] = roundPairs(g.repeats, runner, 'raw-c', 'p99');
+    if (runner !== 'raw-c-js') f.p50OverRawJsUs[runner] = roundPairs(g.repeats, runner, 'raw-c-js', 'p50');
+  }
+  return f;
+}
+
 /** Significant figures that suit both 0.4 µs and 21000 µs. */
 export function num(v: number): string {
   if (!Number.isFinite(v)) return 'n/a';
@@ -148,6 +197,7 @@ function ratio(a: Spread | undefined, b: Spread | undefined): string {
 
 export const RUNNER_TEXT: Record<Runner, string> = {
   'raw-c': 'raw C `OrtApi::Run`',
+  'raw-c-js': 'raw C `OrtApi::Run`, one N-API call per call',
   'ortex-sync': 'ortex `runSync()`',
   'ortex-io-sync': 'ortex I/O binding `io.runSync()`',
   'ortex-async': 'ortex `await run()`',
@@ -169,6 +219,24 @@ export function latencyTable(groups: GroupFigures[]): string {
         `| ${g.label} | ${RUNNER_TEXT[runner]} | ${cell(f.p50)} | ${cell(f.p99)} | ${cell(f.mean)} | ` +
           `${runner === 'raw-c' ? '1' : ratio(f.p50, raw?.p50)} | ${runner === 'ort-node' ? '1' : ratio(f.p50, peer?.p50)} | ` +
           `${runner === 'raw-c' ? '' : cell(g.p50OverRawUs[runner])} | ${runner === 'raw-c' ? '' : cell(g.p99OverRawUs[runner])} |`,
+      );
+    }
+  }
+  return lines.join('\n');
+}
+
+export function pairedTable(groups: readonly PairedFigures[]): string {
+  const lines = [
+    '| trial | runner | p50 µs | p99 µs | p50 − raw C µs, same round | p99 − raw C µs, same round | p50 − raw C called from JS µs |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  for (const g of groups) {
+    for (const runner of PAIRED_RUNNERS) {
+      const f = g.runners[runner];
+      if (!f) continue;
+      lines.push(
+        `| ${g.label} | ${RUNNER_TEXT[runner]} | ${cell(f.p50)} | ${cell(f.p99)} | ${runner === 'raw-c' ? '' : cell(g.p50OverRawUs[runner])} | ` +
+          `${runner === 'raw-c' ? '' : cell(g.p99OverRawUs[runner])} | ${runner.startsWith('raw-c') ? '' : cell(g.p50OverRawJsUs[runner])} |`,
       );
     }
   }
@@ -204,7 +272,7 @@ export function hopFloorTable(hop: HopFloorResult): string {
 }
 
 /** The issue's targets, checked on the tiny MLP at batch 1. */
-export function targetLines(groups: GroupFigures[]): string {
+export function targetLines(groups: GroupFigures[], paired: readonly PairedFigures[] = []): string {
   const lines: string[] = [];
   const yes = (ok: boolean) => (ok ? 'met' : '**not met**');
   for (const g of groups) {
@@ -213,8 +281,15 @@ export function targetLines(groups: GroupFigures[]): string {
     const dSync = g.p50OverRawUs['ortex-sync'];
     const dSync99 = g.p99OverRawUs['ortex-sync'];
     lines.push(`- **${g.label}**`);
+    const p = paired.find((x) => x.label === g.label);
+    const pSync = p?.p50OverRawUs['ortex-sync'];
+    const pSync99 = p?.p99OverRawUs['ortex-sync'];
+    if (pSync && pSync99) {
+      lines.push(`  - \`runSync\` p50 within 1 µs of raw C, same process, rounds paired: ${num(pSync.median)} µs over (${num(pSync.min)}–${num(pSync.max)}) — ${yes(pSync.median <= 1)}`);
+      lines.push(`  - \`runSync\` p99 within 10 µs of raw C, same process, rounds paired: ${num(pSync99.median)} µs over — ${yes(pSync99.median < 10)}`);
+    }
     if (sync && dSync) {
-      lines.push(`  - \`runSync\` p50 within 1 µs of raw C: ${num(dSync.median)} µs over (${num(dSync.min)}–${num(dSync.max)}) — ${yes(dSync.median <= 1)}`);
+      lines.push(`  - \`runSync\` p50 within 1 µs of raw C, separate processes: ${num(dSync.median)} µs over (${num(dSync.min)}–${num(dSync.max)}) — ${yes(dSync.median <= 1)}`);
       lines.push(`  - \`runSync\` p99 under 10 µs: absolute p99 ${num(sync.p99.median)} µs — ${yes(sync.p99.median < 10)}; ` +
         `p99 over raw C ${dSync99 ? `${num(dSync99.median)} µs — ${yes(dSync99.median < 10)}` : 'n/a'}`);
     }
@@ -241,7 +316,17 @@ export function machineLines(info: MachineInfo): string[] {
   ];
 }
 
-export function markdown(info: MachineInfo, groups: GroupFigures[], loop: LoopDelayResult[], hop: HopFloorResult): string {
+export function markdown(info: MachineInfo, groups: GroupFigures[], loop: LoopDelayResult[], hop: HopFloorResult, paired: readonly PairedFigures[] = []): string {
+  const pairedSection = paired.length === 0 ? [] : [
+    '## Same process, blocks taking turns: `runSync()` against raw C',
+    '',
+    `Each process runs every runner below on one model, in blocks of ${paired[0]!.block} calls that take turns (${paired[0]!.rounds} rounds, the order rotated each round).`,
+    'The raw C loop is build/Release/ortex_raw_bench.node: timed in C over a block, and called from JS once per call (the floor of any binding).',
+    'p50 and p99: of all the process\'s calls, median (min–max) over processes; "same round": per process, the median over rounds of the runner\'s block figure minus raw C\'s.',
+    '',
+    pairedTable(paired),
+    '',
+  ];
   return [
     '# ortex per-call latency',
     '',
@@ -253,9 +338,10 @@ export function markdown(info: MachineInfo, groups: GroupFigures[], loop: LoopDe
     '',
     latencyTable(groups),
     '',
+    ...pairedSection,
     '## Targets (issue 2)',
     '',
-    targetLines(groups),
+    targetLines(groups, paired),
     '',
     '## The floor under an async run: a bare libuv thread-pool round trip',
     '',

@@ -6,6 +6,8 @@
  * Runs every trial of bench/trials.ts in a fresh process, `repeats` times. Within a repeat
  * the runners of a group run back to back, in an order rotated each repeat, so drift in the
  * machine hits all of them alike and the i-th repeats of two runners form a fair pair.
+ * Then, per repeat, the same-process trials (PAIRED_TRIALS): runSync(), io.runSync() and the raw
+ * C loop (build/Release/ortex_raw_bench.node) in one process, in blocks that take turns.
  * Writes bench/out/latency.json, bench/out/latency.md and the latency CDF plot
  * (bench/out/latency-cdf.svg, by bench/plots.ts), and prints the Markdown.
  *
@@ -19,9 +21,31 @@ import { cpus, loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { type BenchArgs, ROOT, codeState, lastJsonLine, log, nativeTool, parseBenchArgs, rotated, sleep } from './harness.js';
 import { latencyPlots, writePlots } from './plots.js';
-import { type HopFloorResult, type LatencyGroupResult, type LoopDelayResult, type MachineInfo, groupFigures, markdown } from './report.js';
+import {
+  type HopFloorResult,
+  type LatencyGroupResult,
+  type LoopDelayResult,
+  type MachineInfo,
+  type PairedRepeat,
+  type PairedResult,
+  groupFigures,
+  markdown,
+  pairedFigures,
+} from './report.js';
 import { type LatencySummary, QUANTILE_PER_MILLE } from './stats.js';
-import { FULL_LATENCY_GROUPS, HOP_FLOOR_TRIAL, LATENCY_GROUPS, LOOP_DELAY_TRIALS, RUNNERS, type LatencyTrial, type Runner, type Trial, groupLabel, latencyTrial } from './trials.js';
+import {
+  FULL_LATENCY_GROUPS,
+  HOP_FLOOR_TRIAL,
+  LATENCY_GROUPS,
+  LOOP_DELAY_TRIALS,
+  PAIRED_TRIALS,
+  RUNNERS,
+  type LatencyTrial,
+  type Runner,
+  type Trial,
+  groupLabel,
+  latencyTrial,
+} from './trials.js';
 
 const TRIAL_JS = resolve(ROOT, 'dist/bench/trial.js');
 const ORT_NODE_LIB_DIR = resolve(ROOT, 'node_modules/onnxruntime-node/bin/napi-v6/linux/x64');
@@ -29,8 +53,8 @@ const TRIAL_TIMEOUT_MS = 180_000;
 
 const parseArgs = (argv: string[]): BenchArgs => parseBenchArgs(argv, 5);
 
-/** Generates missing models and builds the raw C loop if absent; returns its path or null. */
-function preflight(): string | null {
+/** Generates missing models and builds the raw C loops if absent; returns the program's path or null. */
+function preflight(): { rawBinary: string | null; rawAddon: boolean } {
   const models = new Set([...FULL_LATENCY_GROUPS.map((g) => g.model.path), ...LOOP_DELAY_TRIALS.map((t) => t.model.path)]);
   if ([...models].some((m) => !existsSync(resolve(ROOT, m)))) {
     log('bench: generating models into models/out/ ...');
@@ -39,7 +63,9 @@ function preflight(): string | null {
   }
   const raw = nativeTool('ortex_raw_run', 'the raw C baseline');
   if (!raw) log('bench: ortex_raw_run could not be built; the raw C rows are left out');
-  return raw ?? null;
+  const addon = nativeTool('ortex_raw_bench', 'the in-process raw C loop', 'ortex_raw_bench.node');
+  if (!addon) log('bench: ortex_raw_bench.node could not be built; the same-process rows are left out');
+  return { rawBinary: raw ?? null, rawAddon: addon !== undefined };
 }
 
 
@@ -85,12 +111,15 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const started = Date.now();
   const loadAvgStart = loadavg();
-  const rawBinary = preflight();
+  const { rawBinary, rawAddon } = preflight();
   const code = codeState();
   const groups = (args.full ? FULL_LATENCY_GROUPS : LATENCY_GROUPS).filter((g) => !args.only || g.model.name === args.only).map((g) =>
     args.quick ? { ...g, iterations: Math.max(20, Math.ceil(g.iterations / 10)), warmup: Math.ceil(g.warmup / 10) } : g,
   );
   const loopTrials = LOOP_DELAY_TRIALS.filter((t) => !args.only || t.model.name === args.only);
+  const pairedTrials = rawAddon
+    ? PAIRED_TRIALS.filter((t) => !args.only || t.model.name === args.only).map((t) => (args.quick ? { ...t, rounds: 4, block: 100, warmup: 100 } : t))
+    : [];
   const repeats = args.quick ? 1 : args.repeats;
 
   const latency: LatencyGroupResult[] = groups.map((g) => ({
@@ -101,6 +130,7 @@ async function main(): Promise<void> {
     iterations: g.iterations,
     repeats: {},
   }));
+  const paired: PairedResult[] = pairedTrials.map((t) => ({ label: groupLabel(t), rounds: t.rounds, block: t.block, repeats: [] }));
   const loop: LoopDelayResult[] = loopTrials.map((t) => ({ runner: t.runner, label: groupLabel(t), repeats: [] }));
   const hop: HopFloorResult = { repeats: [] };
   const versions = { 'ort-node': 'unknown', ortex: 'unknown' };
@@ -115,6 +145,13 @@ async function main(): Promise<void> {
         if (out.ortVersion) versions[runner === 'ort-node' ? 'ort-node' : 'ortex'] = out.ortVersion;
         log(`bench: [${rep + 1}/${repeats}] ${groupLabel(g)} ${runner}: p50 ${out.p50_us.toFixed(2)} µs, p99 ${out.p99_us.toFixed(2)} µs`);
       }
+    });
+    pairedTrials.forEach((t, i) => {
+      const out = runTrial(t, rawBinary) as PairedRepeat;
+      paired[i]!.repeats.push(out);
+      const med = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
+      const d = med(out.rounds['ortex-sync'].p50.map((v, k) => v - out.rounds['raw-c'].p50[k]!));
+      log(`bench: [${rep + 1}/${repeats}] ${groupLabel(t)} same process: runSync p50 ${out.pooled['ortex-sync'].p50_us.toFixed(2)} µs, raw C ${out.pooled['raw-c'].p50_us.toFixed(2)} µs, per round +${d.toFixed(2)} µs`);
     });
     rotated(loopTrials, rep).forEach((t) => {
       const out = runTrial(t, rawBinary) as LoopDelayResult['repeats'][number];
@@ -141,10 +178,11 @@ async function main(): Promise<void> {
     seconds: (Date.now() - started) / 1000,
   };
   const figures = latency.map(groupFigures);
-  const md = markdown(info, figures, loop, hop);
+  const pairedFigs = paired.map(pairedFigures);
+  const md = markdown(info, figures, loop, hop, pairedFigs);
   const outDir = resolve(ROOT, 'bench/out');
   mkdirSync(outDir, { recursive: true });
-  const json = { info, quantilePerMille: QUANTILE_PER_MILLE, latency, figures, loop, hop };
+  const json = { info, quantilePerMille: QUANTILE_PER_MILLE, latency, figures, paired, pairedFigures: pairedFigs, loop, hop };
   writeFileSync(resolve(outDir, 'latency.json'), `${JSON.stringify(json, null, 2)}\n`);
   writeFileSync(resolve(outDir, 'latency.md'), md);
   process.stdout.write(md);

@@ -7,12 +7,23 @@
  * binding and the reverse. bench/run.ts spawns this once per trial per repeat.
  */
 import { pbkdf2, pbkdf2Sync } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { makeInputs } from './inputs.js';
 import { spread, summarize } from './stats.js';
-import { type HopFloorTrial, type LatencyTrial, type LoopDelayTrial, type Trial, ortexOptions, sessionOptions } from './trials.js';
+import {
+  type HopFloorTrial,
+  type LatencyTrial,
+  type LoopDelayTrial,
+  PAIRED_RUNNERS,
+  type PairedRunner,
+  type PairedTrial,
+  type Trial,
+  ortexOptions,
+  sessionOptions,
+} from './trials.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 
@@ -36,7 +47,7 @@ interface Loaded {
   ortVersion: string;
 }
 
-async function load(trial: LatencyTrial | LoopDelayTrial, batch: number): Promise<Loaded> {
+async function load(trial: Pick<LatencyTrial, 'model' | 'intraOpThreads' | 'runner'>, batch: number): Promise<Loaded> {
   const modelPath = resolve(ROOT, trial.model.path);
   const options = sessionOptions(trial.intraOpThreads);
   const inputs = makeInputs(trial.model, batch);
@@ -55,6 +66,22 @@ async function load(trial: LatencyTrial | LoopDelayTrial, batch: number): Promis
   return { session: session as unknown as BenchSession, feeds, ortVersion: ortex.env.versions.onnxruntime };
 }
 
+/**
+ * An I/O binding of the caller's input buffers and preallocated outputs of the shapes a first
+ * run reports: each io.runSync() is then RunWithBinding and nothing else allocated per call.
+ */
+async function bindOnce(session: BenchSession, feeds: Feeds): Promise<BenchBinding> {
+  const io = (session as unknown as { createIoBinding(): BenchBinding }).createIoBinding();
+  const first = session.runSync!(feeds) as Record<string, { type: string; dims: readonly number[]; data: { length: number } }>;
+  const ortex = await import('../src/index.js');
+  for (const [name, t] of Object.entries(feeds)) io.bindInput(name, t);
+  for (const [name, t] of Object.entries(first)) {
+    const Ctor = (t.data as unknown as { constructor: new (n: number) => unknown }).constructor;
+    io.bindOutput(name, new ortex.Tensor(t.type as 'float32', new Ctor(t.data.length) as Float32Array, t.dims));
+  }
+  return io;
+}
+
 async function latency(trial: LatencyTrial) {
   const { session, feeds, ortVersion } = await load(trial, trial.batch);
   const samplesUs = new Float64Array(trial.iterations);
@@ -67,16 +94,7 @@ async function latency(trial: LatencyTrial) {
       samplesUs[i] = (performance.now() - t0) * 1000;
     }
   } else if (trial.runner === 'ortex-io-sync') {
-    // Bound once: the caller's input buffers and preallocated outputs of the shapes a first
-    // run reports. Each timed call is RunWithBinding and nothing else allocated per call.
-    const io = (session as unknown as { createIoBinding(): BenchBinding }).createIoBinding();
-    const first = session.runSync!(feeds) as Record<string, { type: string; dims: readonly number[]; data: { length: number } }>;
-    const ortex = await import('../src/index.js');
-    for (const [name, t] of Object.entries(feeds)) io.bindInput(name, t);
-    for (const [name, t] of Object.entries(first)) {
-      const Ctor = (t.data as unknown as { constructor: new (n: number) => unknown }).constructor;
-      io.bindOutput(name, new ortex.Tensor(t.type as 'float32', new Ctor(t.data.length) as Float32Array, t.dims));
-    }
+    const io = await bindOnce(session, feeds);
     for (let i = 0; i < trial.warmup; i++) io.runSync();
     for (let i = 0; i < trial.iterations; i++) {
       const t0 = performance.now();
@@ -155,12 +173,72 @@ async function hopFloor(trial: HopFloorTrial) {
   return { async: summarize(asyncUs), sync: summarize(syncUs) };
 }
 
+interface RawLoop {
+  time(samplesUs: Float64Array, offset: number, count: number): void;
+  bindCall(): () => void;
+  release(): void;
+}
+
+/**
+ * runSync(), io.runSync() and the raw C loop of build/Release/ortex_raw_bench.node, on the
+ * same model in this one process, in blocks that take turns (PairedTrial). The raw loop runs
+ * twice: timed in C over a block, and called from JS once per call through the leanest N-API
+ * function there is (timed as ortex is).
+ * Returns each runner's p50 and p99 per round, and its summary over all rounds.
+ */
+async function paired(trial: PairedTrial) {
+  const { session, feeds, ortVersion } = await load({ ...trial, runner: 'ortex-sync' }, trial.batch);
+  const io = await bindOnce(session, feeds);
+  const { RawLoop } = createRequire(import.meta.url)(resolve(ROOT, 'build/Release/ortex_raw_bench.node')) as {
+    RawLoop: new (path: string, batch: number, threads: number, seqLen: number) => RawLoop;
+  };
+  const raw = new RawLoop(resolve(ROOT, trial.model.path), trial.batch, trial.intraOpThreads, trial.model.seqLen ?? 64);
+  const runSync = session.runSync!.bind(session);
+  const timeJs = (call: () => unknown, out: Float64Array, offset: number, count: number) => {
+    for (let i = 0; i < count; i++) {
+      const t0 = performance.now();
+      call();
+      out[offset + i] = (performance.now() - t0) * 1000;
+    }
+  };
+  const rawCall = raw.bindCall();
+  const block: Record<PairedRunner, (out: Float64Array, offset: number, count: number) => void> = {
+    'raw-c': (out, offset, count) => raw.time(out, offset, count),
+    'raw-c-js': (out, offset, count) => timeJs(rawCall, out, offset, count),
+    'ortex-sync': (out, offset, count) => timeJs(() => runSync(feeds), out, offset, count),
+    'ortex-io-sync': (out, offset, count) => timeJs(() => io.runSync(), out, offset, count),
+  };
+  const scratch = new Float64Array(trial.warmup);
+  for (const r of PAIRED_RUNNERS) block[r](scratch, 0, trial.warmup);
+  const all = Object.fromEntries(PAIRED_RUNNERS.map((r) => [r, new Float64Array(trial.rounds * trial.block)])) as Record<PairedRunner, Float64Array>;
+  const rounds = Object.fromEntries(PAIRED_RUNNERS.map((r) => [r, { p50: [] as number[], p99: [] as number[] }]));
+  for (let round = 0; round < trial.rounds; round++) {
+    for (let k = 0; k < PAIRED_RUNNERS.length; k++) {
+      const r = PAIRED_RUNNERS[(k + round) % PAIRED_RUNNERS.length]!;
+      const offset = round * trial.block;
+      block[r](all[r], offset, trial.block);
+      const s = summarize(all[r].subarray(offset, offset + trial.block));
+      rounds[r]!.p50.push(s.p50_us);
+      rounds[r]!.p99.push(s.p99_us);
+    }
+  }
+  raw.release();
+  const pooled = Object.fromEntries(PAIRED_RUNNERS.map((r) => [r, summarize(all[r])]));
+  return { rounds, pooled, ortVersion };
+}
+
 async function main(): Promise<void> {
   const arg = process.argv[2];
   if (!arg) throw new TypeError("Expected a trial as JSON: node dist/bench/trial.js '{\"kind\":\"latency\",...}'");
   const trial = JSON.parse(arg) as Trial;
   const result =
-    trial.kind === 'latency' ? await latency(trial) : trial.kind === 'loop-delay' ? await loopDelay(trial) : await hopFloor(trial);
+    trial.kind === 'latency'
+      ? await latency(trial)
+      : trial.kind === 'loop-delay'
+        ? await loopDelay(trial)
+        : trial.kind === 'paired'
+          ? await paired(trial)
+          : await hopFloor(trial);
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 

@@ -13,7 +13,8 @@ export type Runner =
   | 'ortex-async' // await ortex session.run(feeds): a hop to an ortex run thread and back
   | 'ortex-async-busy' // the same with busyWait: true (the event loop polls while the run is in flight)
   | 'ort-node' //    await onnxruntime-node session.run(feeds)
-  | 'raw-c'; //      bench/native/raw_run.cc: a C++ loop over OrtApi::Run
+  | 'raw-c' //       bench/native/raw_run.cc: a C++ loop over OrtApi::Run
+  | 'raw-c-js'; //    the same call, made from JS one N-API call at a time (PairedTrial only)
 
 export const RUNNERS: readonly Runner[] = ['raw-c', 'ortex-sync', 'ortex-io-sync', 'ortex-async', 'ortex-async-busy', 'ort-node'];
 
@@ -111,7 +112,32 @@ export interface HopFloorTrial {
   readonly warmup: number;
 }
 
-export type Trial = LatencyTrial | LoopDelayTrial | HopFloorTrial;
+/**
+ * `runSync()`, `io.runSync()` and the raw C loop in ONE process (the raw loop through
+ * build/Release/ortex_raw_bench.node), each timed in blocks of `block` calls that take turns,
+ * the order rotated every round. The host's drift, which moves the separate-process figures
+ * by more than the 1 µs being measured, then falls on all runners alike within a round, and
+ * each round gives a paired difference.
+ */
+export interface PairedTrial {
+  readonly kind: 'paired';
+  readonly model: ModelSpec;
+  readonly batch: number;
+  readonly intraOpThreads: number;
+  readonly rounds: number;
+  readonly block: number;
+  /** Untimed calls of each runner before the first round. */
+  readonly warmup: number;
+}
+
+/**
+ * The runners of a PairedTrial, in the order of its first round. 'raw-c-js' is the floor of
+ * any binding: the raw loop's call made from JS, one N-API call and one JS timing per call.
+ */
+export const PAIRED_RUNNERS = ['raw-c', 'raw-c-js', 'ortex-sync', 'ortex-io-sync'] as const satisfies readonly Runner[];
+export type PairedRunner = (typeof PAIRED_RUNNERS)[number];
+
+export type Trial = LatencyTrial | LoopDelayTrial | HopFloorTrial | PairedTrial;
 
 /** The runners of one group run back to back in every repeat. */
 export interface LatencyGroup {
@@ -152,6 +178,17 @@ export const FULL_LATENCY_GROUPS: readonly LatencyGroup[] = [
     { model: MODELS.cnn_small, batch: 32, intraOpThreads, iterations: 20, warmup: 3 },
   ]),
 ];
+
+/** About 2–3 s per process: 40 rounds of 500 calls for each of the four runners. */
+export const PAIRED_TRIALS: readonly PairedTrial[] = [1, 2].map((intraOpThreads) => ({
+  kind: 'paired',
+  model: MODELS.ctr_mlp,
+  batch: 1,
+  intraOpThreads,
+  rounds: 40,
+  block: 500,
+  warmup: 2_000,
+}));
 
 export const HOP_FLOOR_TRIAL: HopFloorTrial = { kind: 'hop-floor', iterations: 10_000, warmup: 1_000 };
 
