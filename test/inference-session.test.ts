@@ -349,6 +349,26 @@ describe('InferenceSession#runSync() after a call of the same shape', () => {
     await s.release();
   });
 
+  it('takes each feed by its name in whatever order the feeds object lists them, call after call', async () => {
+    // y = Concat(a, b, c): any feed taken for another input shows in y.
+    const g = new GraphBuilder('concat3');
+    const names = ['a', 'b', 'c'];
+    const ins = names.map((n) => g.input(n, tensorType(DataType.FLOAT, [1])));
+    g.node('Concat', ins, { outputs: ['y'], attrs: { axis: attr.int(0) } });
+    g.output('y', tensorType(DataType.FLOAT, [3]));
+    const s = await InferenceSession.create(g.encode(), { intraOpNumThreads: 1 });
+    const t = (v: number) => new Tensor('float32', new Float32Array([v]), [1]);
+    const orders = [['a', 'b', 'c'], ['c', 'a', 'b'], ['a', 'c', 'b'], ['b', 'a', 'c'], ['a', 'b', 'c']];
+    for (const [i, order] of orders.entries()) {
+      const feeds: Record<string, Tensor> = {};
+      for (const n of order) feeds[n] = t(names.indexOf(n) + 10 * i);
+      const want = [0, 1, 2].map((k) => k + 10 * i);
+      expect(Array.from(s.runSync(feeds).y!.data as Float32Array), order.join('')).toEqual(want);
+      expect(Array.from((await s.run(feeds)).y!.data as Float32Array), order.join('')).toEqual(want);
+    }
+    await s.release();
+  });
+
   it('are right when an output\'s shape depends on the input values (NonZero), call after call', async () => {
     const g = new GraphBuilder('nonzero');
     const a = g.input('a', tensorType(DataType.FLOAT, [6]));
