@@ -27,17 +27,29 @@ RunExecutor& RunExecutor::ForEnv(Napi::Env env) {
 }
 
 RunExecutor::RunExecutor(Napi::Env env, size_t threads, int spin_us) : env_(env), spin_us_(spin_us) {
-  napi_value name;
-  napi_create_string_utf8(env, "ortex:run", NAPI_AUTO_LENGTH, &name);
-  napi_create_threadsafe_function(env, nullptr, nullptr, name, 0, 1, nullptr, nullptr, this, CallJs, &tsfn_);
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
+    throw Napi::Error::New(env, "ortex could not reach this thread's event loop for its run completions");
+  }
+  wake_ = new uv_async_t;
+  if (uv_async_init(loop, wake_, OnDone) != 0) {
+    delete wake_;
+    wake_ = nullptr;
+    throw Napi::Error::New(env, "ortex could not create the event-loop wake-up of its run completions");
+  }
+  wake_->data = this;
   // Only keeps the loop alive while runs are outstanding (ref'd in Submit).
-  napi_unref_threadsafe_function(env, tsfn_);
+  uv_unref(reinterpret_cast<uv_handle_t*>(wake_));
+  Napi::Object resource = Napi::Object::New(env);
+  napi_create_reference(env, resource, 1, &resource_);
+  napi_async_init(env, resource, Napi::String::New(env, "ortex:run"), &async_context_);
   try {
     for (size_t i = 0; i < threads; i++) threads_.emplace_back([this] { WorkerLoop(); });
   } catch (const std::system_error& e) {
     // Out of threads (a pids limit): run with what started, or fail cleanly with none.
     if (threads_.empty()) {
-      napi_release_threadsafe_function(tsfn_, napi_tsfn_abort);
+      CloseWake();
+      ReleaseJsResources();
       throw Napi::Error::New(env, std::string("ortex could not start a run thread: ") + e.what());
     }
   }
@@ -47,7 +59,25 @@ RunExecutor::RunExecutor(Napi::Env env, size_t threads, int spin_us) : env_(env)
   hook_registered_ = true;
 }
 
-void RunExecutor::StopHook(void* self) { static_cast<RunExecutor*>(self)->Stop(); }
+void RunExecutor::CloseWake() {
+  if (!wake_) return;
+  uv_close(reinterpret_cast<uv_handle_t*>(wake_), [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
+  wake_ = nullptr;
+}
+
+void RunExecutor::ReleaseJsResources() {
+  if (async_context_) napi_async_destroy(env_, async_context_);
+  if (resource_) napi_delete_reference(env_, resource_);
+  async_context_ = nullptr;
+  resource_ = nullptr;
+}
+
+void RunExecutor::StopHook(void* self) {
+  auto* executor = static_cast<RunExecutor*>(self);
+  executor->hook_registered_ = false;  // a hook that ran is removed by Node
+  executor->Stop();
+  executor->ReleaseJsResources();  // the env is still whole here, unlike in the destructor
+}
 
 void RunExecutor::Stop() {
   {
@@ -55,9 +85,15 @@ void RunExecutor::Stop() {
     if (stop_) return;
     stop_ = true;
   }
-  hook_registered_ = false;  // a hook that ran is removed by Node
   cv_.notify_all();
   for (auto& t : threads_) t.join();
+  // No worker is left to finish a job: those finished and not yet settled never will be.
+  while (MpscNode* n = done_.Pop()) {
+    Job* job = static_cast<Job*>(n);
+    job->Abandon();
+    delete job;
+  }
+  CloseWake();
 }
 
 RunExecutor::~RunExecutor() {
@@ -65,9 +101,8 @@ RunExecutor::~RunExecutor() {
     napi_remove_env_cleanup_hook(env_, StopHook, this);
   }
   Stop();
-  // The env is being torn down and no JS may run: queued jobs never ran and are dropped.
-  // Finished ones still in the TSFN's queue reach CallJs with a null env. The TSFN itself
-  // is left to Node's own teardown, whose order relative to this one is not specified.
+  // The env is being torn down and no JS may run: queued jobs never ran and are dropped
+  // (finished ones were dropped by Stop()).
   for (Job* j : queue_) {
     j->Abandon();
     delete j;
@@ -75,7 +110,7 @@ RunExecutor::~RunExecutor() {
 }
 
 void RunExecutor::Submit(Job* job) {
-  if (outstanding_++ == 0) napi_ref_threadsafe_function(env_, tsfn_);
+  if (outstanding_++ == 0 && wake_) uv_ref(reinterpret_cast<uv_handle_t*>(wake_));
   {
     std::lock_guard<std::mutex> lock(mu_);
     queue_.push_back(job);
@@ -122,31 +157,42 @@ void RunExecutor::WorkerLoop() {
     // A burst may have queued more than the one job a spinner takes: pass the wake on.
     if (queued_.load(std::memory_order_acquire) > 0) cv_.notify_one();
     job->Execute();
-    if (napi_call_threadsafe_function(tsfn_, job, napi_tsfn_nonblocking) != napi_ok) {
-      job->Abandon();  // the env is closing
-      delete job;
-    }
+    // Push, then wake, holding no lock: the JS thread this wakes takes none either.
+    done_.Push(job);
+    uv_async_send(wake_);
   }
 }
 
-void RunExecutor::CallJs(napi_env env, napi_value, void* context, void* data) {
-  auto* self = static_cast<RunExecutor*>(context);
-  auto* job = static_cast<Job*>(data);
-  if (!env) {  // the TSFN is being torn down
-    job->Abandon();
+void RunExecutor::OnDone(uv_async_t* handle) { static_cast<RunExecutor*>(handle->data)->DrainDone(); }
+
+void RunExecutor::DrainDone() {
+  napi_handle_scope outer;
+  if (napi_open_handle_scope(env_, &outer) != napi_ok) return;  // no JS any more: Stop() drops them
+  napi_value resource = nullptr;
+  napi_callback_scope scope = nullptr;
+  // Closing the callback scope runs the microtasks (the awaiting code) and process.nextTick
+  // callbacks, as Node does after any callback from the event loop.
+  const bool scoped = napi_get_reference_value(env_, resource_, &resource) == napi_ok && resource != nullptr &&
+                      napi_open_callback_scope(env_, resource, async_context_, &scope) == napi_ok;
+  // Pop() also returns null while a worker is between its Push's two steps: its
+  // uv_async_send, which comes after the Push, then brings this callback back.
+  while (MpscNode* n = done_.Pop()) {
+    Job* job = static_cast<Job*>(n);
+    if (--outstanding_ == 0 && wake_) uv_unref(reinterpret_cast<uv_handle_t*>(wake_));
+    napi_handle_scope inner;
+    const bool inner_open = napi_open_handle_scope(env_, &inner) == napi_ok;
+    try {
+      job->Complete(Napi::Env(env_));
+    } catch (...) {
+      // Napi::Error only when JS cannot run any more (a worker_thread being terminated), or
+      // bad_alloc: the promise can no longer be settled, and no exception may leave this
+      // libuv callback.
+    }
+    if (inner_open) napi_close_handle_scope(env_, inner);
     delete job;
-    return;
   }
-  if (--self->outstanding_ == 0) napi_unref_threadsafe_function(env, self->tsfn_);
-  Napi::HandleScope scope(env);
-  try {
-    job->Complete(Napi::Env(env));
-  } catch (...) {
-    // Napi::Error only when JS cannot run any more (a worker_thread being terminated), or
-    // bad_alloc: the promise can no longer be settled, and no exception may leave this C
-    // callback.
-  }
-  delete job;
+  if (scoped) napi_close_callback_scope(env_, scope);
+  napi_close_handle_scope(env_, outer);
 }
 
 }  // namespace ortex

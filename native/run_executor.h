@@ -3,15 +3,22 @@
 // Why not libuv's pool: on small models the hop dominates. A parked pool thread needs a
 // futex wake (tens of µs on a VM) for every run. Here the last worker to go idle spins for
 // a short while (spin_us) before parking, so a caller issuing runs back to back finds it
-// awake; and completions reach JS through one thread-safe function that drains every
-// finished job per event-loop wake.
+// awake.
 //
-// Threads: Submit() and the completion callbacks run on the JS thread of the env that owns
-// the executor; Job::Execute() runs on a worker and must not touch Napi. One executor per
-// env (main thread or worker_thread), created on first use, joined at env teardown.
+// Completions reach JS through a lock-free queue and a uv_async_t of the executor's own,
+// rather than a Node-API thread-safe function: a TSFN's Push calls uv_async_send while it
+// holds the TSFN's mutex, and the JS thread, woken by that very send, takes the same mutex
+// first thing. It found it held on most completions, slept on the futex and had to be woken
+// a second time (strace of ctr_mlp's await run() loop). Here the worker pushes, then sends,
+// holding nothing; the JS thread drains every finished job per wake.
+//
+// Threads: Submit() and the completions run on the JS thread of the env that owns the
+// executor; Job::Execute() runs on a worker and must not touch Napi. One executor per env
+// (main thread or worker_thread), created on first use, joined at env teardown.
 #pragma once
 
 #include <napi.h>
+#include <uv.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -20,11 +27,14 @@
 #include <thread>
 #include <vector>
 
+#include "mpsc_queue.h"
+
 namespace ortex {
 
 class RunExecutor {
  public:
-  class Job {
+  // A job is its own node in the queue of finished jobs (MpscNode), so finishing allocates nothing.
+  class Job : public MpscNode {
    public:
     virtual ~Job() = default;
     virtual void Execute() = 0;                 // worker thread
@@ -47,7 +57,13 @@ class RunExecutor {
   static void StopHook(void* self);
   void WorkerLoop();
   Job* Pop();
-  static void CallJs(napi_env env, napi_value, void* context, void* data);
+  // JS thread: settles every finished job, in one callback scope (microtasks run at its close).
+  static void OnDone(uv_async_t* handle);
+  void DrainDone();
+  // JS thread: closes wake_ (freed by libuv once closed). Idempotent.
+  void CloseWake();
+  // JS thread, env alive: the callback scope's async context and resource.
+  void ReleaseJsResources();
 
   std::mutex mu_;
   std::condition_variable cv_;
@@ -59,10 +75,16 @@ class RunExecutor {
   static constexpr int kSpinUs = 50;
   napi_env env_;
   int spin_us_;
-  napi_threadsafe_function tsfn_ = nullptr;
+  // Finished jobs: pushed by workers, popped by the JS thread in DrainDone().
+  MpscQueue done_;
+  // Wakes the JS thread's loop; ref'd only while runs are outstanding. Freed by its close
+  // callback, so it is a pointer the executor gives up at Stop().
+  uv_async_t* wake_ = nullptr;
+  napi_ref resource_ = nullptr;          // the async resource of the callback scope
+  napi_async_context async_context_ = nullptr;
   std::vector<std::thread> threads_;
-  size_t outstanding_ = 0;
-  bool hook_registered_ = false;  // JS thread only: submitted, not yet completed
+  size_t outstanding_ = 0;  // JS thread only: submitted, not yet completed
+  bool hook_registered_ = false;
 };
 
 }  // namespace ortex
