@@ -32,7 +32,7 @@ import {
   markdown,
   pairedFigures,
 } from './report.js';
-import { type LatencySummary, QUANTILE_PER_MILLE } from './stats.js';
+import { type LatencySummary, QUANTILE_PER_MILLE, spread } from './stats.js';
 import {
   FULL_LATENCY_GROUPS,
   HOP_FLOOR_TRIAL,
@@ -149,8 +149,7 @@ async function main(): Promise<void> {
     pairedTrials.forEach((t, i) => {
       const out = runTrial(t, rawBinary) as PairedRepeat;
       paired[i]!.repeats.push(out);
-      const med = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
-      const d = med(out.rounds['ortex-sync'].p50.map((v, k) => v - out.rounds['raw-c'].p50[k]!));
+      const d = spread(out.rounds['ortex-sync'].p50.map((v, k) => v - out.rounds['raw-c'].p50[k]!)).median;
       log(`bench: [${rep + 1}/${repeats}] ${groupLabel(t)} same process: runSync p50 ${out.pooled['ortex-sync'].p50_us.toFixed(2)} µs, raw C ${out.pooled['raw-c'].p50_us.toFixed(2)} µs, per round +${d.toFixed(2)} µs`);
     });
     rotated(loopTrials, rep).forEach((t) => {

@@ -19,6 +19,7 @@ import {
   type LoopDelayTrial,
   PAIRED_RUNNERS,
   type PairedRunner,
+  pairedOrder,
   type PairedTrial,
   type Trial,
   ortexOptions,
@@ -213,8 +214,7 @@ async function paired(trial: PairedTrial) {
   const all = Object.fromEntries(PAIRED_RUNNERS.map((r) => [r, new Float64Array(trial.rounds * trial.block)])) as Record<PairedRunner, Float64Array>;
   const rounds = Object.fromEntries(PAIRED_RUNNERS.map((r) => [r, { p50: [] as number[], p99: [] as number[] }]));
   for (let round = 0; round < trial.rounds; round++) {
-    for (let k = 0; k < PAIRED_RUNNERS.length; k++) {
-      const r = PAIRED_RUNNERS[(k + round) % PAIRED_RUNNERS.length]!;
+    for (const r of pairedOrder(round)) {
       const offset = round * trial.block;
       block[r](all[r], offset, trial.block);
       const s = summarize(all[r].subarray(offset, offset + trial.block));

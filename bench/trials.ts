@@ -115,7 +115,7 @@ export interface HopFloorTrial {
 /**
  * `runSync()`, `io.runSync()` and the raw C loop in ONE process (the raw loop through
  * build/Release/ortex_raw_bench.node), each timed in blocks of `block` calls that take turns,
- * the order rotated every round. The host's drift, which moves the separate-process figures
+ * in an order that changes every round (bench/trial.ts pairedOrder()). The host's drift, which moves the separate-process figures
  * by more than the 1 µs being measured, then falls on all runners alike within a round, and
  * each round gives a paired difference.
  */
@@ -136,6 +136,22 @@ export interface PairedTrial {
  */
 export const PAIRED_RUNNERS = ['raw-c', 'raw-c-js', 'ortex-sync', 'ortex-io-sync'] as const satisfies readonly Runner[];
 export type PairedRunner = (typeof PAIRED_RUNNERS)[number];
+
+/**
+ * The runners' order in a round: the rows of a Williams Latin square, taken in turn. Over
+ * any PAIRED_RUNNERS.length rounds in a row each runner comes at each place once and follows
+ * every other runner once, so none always inherits the same predecessor's cache or GC debt.
+ * (For an even number of runners, as here: row 0 is 0, 1, n−1, 2, n−2, ...; row r adds r.)
+ */
+export function pairedOrder(round: number): PairedRunner[] {
+  const n = PAIRED_RUNNERS.length;
+  const base: number[] = [0];
+  for (let k = 1; base.length < n; k++) {
+    base.push(k);
+    if (base.length < n) base.push(n - k);
+  }
+  return base.map((j) => PAIRED_RUNNERS[(j + round) % n]!);
+}
 
 export type Trial = LatencyTrial | LoopDelayTrial | HopFloorTrial | PairedTrial;
 

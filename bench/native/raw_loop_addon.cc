@@ -11,9 +11,11 @@
 //
 // time() writes each call's duration in µs, taken with clock_gettime around the call as
 // raw_run.cc does; the JS side of the call (one N-API call per block) is outside them.
-// bindCall()'s function is the least a JS call into native code can cost: no arguments, no
-// result, and the model in its callback data (no ObjectWrap lookup of `this`), as ortex's
-// runSync() is bound (Session::JS_bindRunSync). Timed from JS, it is the floor of any binding.
+// bindCall()'s function is about the least a JS call into native code costs through
+// node-addon-api: no arguments, no result, and the model in its callback data (no ObjectWrap
+// lookup of `this`), as ortex's runSync() is bound (Session::JS_bindRunSync). Timed from JS
+// as ortex is (two performance.now() and a closure call around it), it is the floor of a
+// binding built this way.
 // A benchmark helper, not part of ortex: built only in a checkout that has test/.
 #include <napi.h>
 
@@ -37,9 +39,17 @@ class RawLoop : public Napi::ObjectWrap<RawLoop> {
       throw Napi::TypeError::New(env, "Expected new RawLoop(modelPath, batch, intraOpThreads, seqLen)");
     }
     const std::string path = info[0].As<Napi::String>();
+    // As raw_run.cc's arguments: a batch and a sequence length of at least 1, threads from 0.
+    const double batch = info[1].As<Napi::Number>().DoubleValue();
+    const double threads = info[2].As<Napi::Number>().DoubleValue();
+    const double seq_len = info[3].As<Napi::Number>().DoubleValue();
+    const auto whole = [](double v, double min) { return v >= min && v <= 1e6 && v == static_cast<double>(static_cast<int64_t>(v)); };
+    if (!whole(batch, 1) || !whole(threads, 0) || !whole(seq_len, 1)) {
+      throw Napi::RangeError::New(env, "Expected an integer batch >= 1, intraOpThreads >= 0 and seqLen >= 1");
+    }
     try {
-      model_ = std::make_unique<raw_bench::RawModel>(path.c_str(), info[1].As<Napi::Number>().Int64Value(),
-                                                     info[2].As<Napi::Number>().Int32Value(), info[3].As<Napi::Number>().Int64Value());
+      model_ = std::make_unique<raw_bench::RawModel>(path.c_str(), static_cast<int64_t>(batch), static_cast<int>(threads),
+                                                     static_cast<int64_t>(seq_len));
     } catch (const std::exception& e) {
       throw Napi::Error::New(env, std::string("RawLoop: ") + e.what());
     }

@@ -49,27 +49,31 @@ class RawModel {
   RawModel& operator=(const RawModel&) = delete;
   ~RawModel() { Release(); }
 
-  // One call: wrap the inputs, Run, touch the outputs, release everything.
+  // One call: wrap the inputs, Run, touch the outputs, release everything. A failure
+  // releases what the call made before it throws, so the next call starts clean.
   void RunOnce() {
     const size_t n_in = inputs_.size();
     const size_t n_out = output_values_.size();
-    for (size_t i = 0; i < n_in; i++) {
-      Input& in = inputs_[i];
-      Check(api_->CreateTensorWithDataAsOrtValue(memory_info_, in.data(), in.bytes(), in.dims.data(), in.dims.size(), in.type,
-                                                 &input_values_[i]),
-            "CreateTensorWithDataAsOrtValue");
+    try {
+      for (size_t i = 0; i < n_in; i++) {
+        Input& in = inputs_[i];
+        Check(api_->CreateTensorWithDataAsOrtValue(memory_info_, in.data(), in.bytes(), in.dims.data(), in.dims.size(),
+                                                   in.type, &input_values_[i]),
+              "CreateTensorWithDataAsOrtValue");
+      }
+      Check(api_->Run(session_, nullptr, input_name_ptrs_.data(), input_values_.data(), n_in, output_name_ptrs_.data(), n_out,
+                      output_values_.data()),
+            "Run");
+      for (size_t i = 0; i < n_out; i++) {
+        void* data = nullptr;
+        Check(api_->GetTensorMutableData(output_values_[i], &data), "GetTensorMutableData");
+        if (data != nullptr) sink_ = sink_ + *static_cast<float*>(data);
+      }
+    } catch (...) {
+      ReleaseValues();
+      throw;
     }
-    Check(api_->Run(session_, nullptr, input_name_ptrs_.data(), input_values_.data(), n_in, output_name_ptrs_.data(), n_out,
-                    output_values_.data()),
-          "Run");
-    for (size_t i = 0; i < n_out; i++) {
-      void* data = nullptr;
-      Check(api_->GetTensorMutableData(output_values_[i], &data), "GetTensorMutableData");
-      sink_ = sink_ + *static_cast<float*>(data);
-      api_->ReleaseValue(output_values_[i]);
-      output_values_[i] = nullptr;
-    }
-    for (size_t i = 0; i < n_in; i++) api_->ReleaseValue(input_values_[i]);
+    ReleaseValues();
   }
 
  private:
@@ -102,6 +106,17 @@ class RawModel {
     for (const auto& n : output_names_) output_name_ptrs_.push_back(n.c_str());
     input_values_.assign(input_count, nullptr);
     output_values_.assign(output_count, nullptr);
+  }
+
+  void ReleaseValues() {
+    for (OrtValue*& v : input_values_) {
+      if (v) api_->ReleaseValue(v);
+      v = nullptr;
+    }
+    for (OrtValue*& v : output_values_) {
+      if (v) api_->ReleaseValue(v);
+      v = nullptr;
+    }
   }
 
   void Release() {
