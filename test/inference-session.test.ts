@@ -369,6 +369,37 @@ describe('InferenceSession#runSync() after a call of the same shape', () => {
     await s.release();
   });
 
+  it('are right when a getter on the feeds object runs the same session while the call reads its feeds', async () => {
+    const g = new GraphBuilder('concat3_getter');
+    const ins = ['a', 'b', 'c'].map((n) => g.input(n, tensorType(DataType.FLOAT, [1])));
+    g.node('Concat', ins, { outputs: ['y'], attrs: { axis: attr.int(0) } });
+    g.output('y', tensorType(DataType.FLOAT, [3]));
+    const s = await InferenceSession.create(g.encode(), { intraOpNumThreads: 1 });
+    const t = (v: number) => new Tensor('float32', new Float32Array([v]), [1]);
+    const ys = (r: Record<string, Tensor | null>) => Array.from(r.y!.data as Float32Array);
+    let inner: number[] = [];
+    let innerAsync: Promise<Record<string, Tensor | null>> | undefined;
+    // The getter of 'b' runs after 'a' has been read and its descriptor written.
+    const feeds = {
+      a: t(1),
+      get b() {
+        inner = ys(s.runSync({ a: t(100), b: t(101), c: t(102) }));
+        innerAsync = s.run({ a: t(200), b: t(201), c: t(202) });
+        return t(2);
+      },
+      c: t(3),
+    };
+    expect(ys(s.runSync(feeds))).toEqual([1, 2, 3]);
+    expect(inner).toEqual([100, 101, 102]);
+    expect(ys(await innerAsync!)).toEqual([200, 201, 202]);
+    expect(ys(await s.run(feeds))).toEqual([1, 2, 3]);
+    expect(inner).toEqual([100, 101, 102]);
+    expect(ys(await innerAsync!)).toEqual([200, 201, 202]);
+    // And the fast path is back for the next call.
+    expect(ys(s.runSync({ a: t(7), b: t(8), c: t(9) }))).toEqual([7, 8, 9]);
+    await s.release();
+  });
+
   it('are right when an output\'s shape depends on the input values (NonZero), call after call', async () => {
     const g = new GraphBuilder('nonzero');
     const a = g.input('a', tensorType(DataType.FLOAT, [6]));
