@@ -818,7 +818,11 @@ Status Batcher::Execute(Instance* inst, const std::vector<Request*>& reqs, int64
     }
   }
   const int64_t t_bound = NowNs();
-  Status st = Status::FromOrt(g_ort->RunWithBinding(inst->session, nullptr, inst->binding));
+  Status st;
+  {
+    RunInOrt running;  // a process exiting meanwhile waits a little for it (ort_env.cc)
+    st = Status::FromOrt(g_ort->RunWithBinding(inst->session, nullptr, inst->binding));
+  }
   const int64_t t_run = NowNs();
   if (st.ok) {
     OrtValue** values = nullptr;

@@ -2,8 +2,12 @@
 
 #include <dlfcn.h>
 
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <thread>
 
 namespace ortex {
 
@@ -15,12 +19,29 @@ OrtAllocator* g_cpu_allocator = nullptr;
 OrtMemoryInfo* g_cpu_memory_info = nullptr;
 std::once_flag g_once;
 std::string g_init_error;
+// Set by OnProcessExit: the process is in exit(), tearing down ORT's statics.
+std::atomic<bool> g_exiting{false};
+std::atomic<int> g_runs_in_ort{0};
+
+// A process that exits (process.exit(), or the end of main) while runs are in flight on
+// ortex's threads destroys ORT's static registries under them: the runs then fail inside
+// kernels ("GetElementType is not implemented") and ORT logs an ERROR line for each. This
+// handler, registered after libonnxruntime's static constructors and so run before their
+// destructors, silences ORT's log and gives runs in flight up to 100 ms to finish first.
+void OnProcessExit() {
+  g_exiting.store(true, std::memory_order_release);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
+  while (g_runs_in_ort.load(std::memory_order_acquire) > 0 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
 
 // Logs from ORT go to stderr in one line each, prefixed so they are easy to grep.
 void ORT_API_CALL LogToStderr(void*, OrtLoggingLevel severity, const char* category,
                               const char* logid, const char* code_location,
                               const char* message) {
   static const char* kLevels[] = {"VERBOSE", "INFO", "WARNING", "ERROR", "FATAL"};
+  if (g_exiting.load(std::memory_order_acquire)) return;  // see OnProcessExit
   // ortex reports a missing provider library itself, once, with the fix; ORT's own line
   // for the same failure would be a second, less actionable message.
   if (strstr(message, "Failed to load library") && strstr(message, "libonnxruntime_providers_")) return;
@@ -50,11 +71,15 @@ std::string InitOrt() {
       g_init_error = g_ort->GetErrorMessage(s);
       g_ort->ReleaseStatus(s);
     }
+    std::atexit(OnProcessExit);
   });
   return g_init_error;
 }
 
 OrtEnv* Env() { return g_env; }
+
+RunInOrt::RunInOrt() { g_runs_in_ort.fetch_add(1, std::memory_order_acq_rel); }
+RunInOrt::~RunInOrt() { g_runs_in_ort.fetch_sub(1, std::memory_order_acq_rel); }
 
 std::string LibraryDir() {
   Dl_info info;

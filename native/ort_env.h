@@ -19,6 +19,15 @@ std::string InitOrt();
 
 OrtEnv* Env();
 
+// Held by a thread of ortex's own for as long as it runs a model, so that a process exiting
+// meanwhile can let the run finish before ORT's statics are destroyed (ort_env.cc).
+struct RunInOrt {
+  RunInOrt();
+  ~RunInOrt();
+  RunInOrt(const RunInOrt&) = delete;
+  RunInOrt& operator=(const RunInOrt&) = delete;
+};
+
 // The folder libonnxruntime.so.1 was loaded from (where ORT also looks for provider libraries).
 std::string LibraryDir();
 

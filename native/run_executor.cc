@@ -2,6 +2,7 @@
 
 #include "addon_data.h"
 #include "cpu.h"
+#include "ort_env.h"
 
 #include <chrono>
 #include <cstdlib>
@@ -156,7 +157,10 @@ void RunExecutor::WorkerLoop() {
     }
     // A burst may have queued more than the one job a spinner takes: pass the wake on.
     if (queued_.load(std::memory_order_acquire) > 0) cv_.notify_one();
-    job->Execute();
+    {
+      RunInOrt running;
+      job->Execute();
+    }
     // Push, then wake, holding no lock: the JS thread this wakes takes none either.
     done_.Push(job);
     uv_async_send(wake_);

@@ -142,6 +142,18 @@ describe('InferenceSession in worker_threads', () => {
     }
   });
 
+  it('exits quietly with code 0 when process.exit() is called while runs are in flight', async () => {
+    // Without ortex's exit hook, ORT's statics were destroyed under the runs still on ortex's
+    // threads, and each run failed with an ERROR line from ORT on stderr.
+    const { code, signal, stdout, stderr } = await new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>((resolve) => {
+      const child = execFile(process.execPath, [fileURLToPath(fixture('exit-mid-run.mjs')), MODELS], { timeout: 30_000 }, (_err, stdout, stderr) =>
+        resolve({ code: child.exitCode, signal: child.signalCode, stdout, stderr }),
+      );
+    });
+    expect({ code, signal, stderr }).toEqual({ code: 0, signal: null, stderr: '' });
+    expect(stdout).toBe('exiting\n'); // the runs were in flight: none settled before the exit
+  });
+
   it('survives a worker terminated while its runs are in flight, and the main thread keeps getting correct outputs', async () => {
     // A failure here is an abort of the whole process (an exception escaping a Node-API
     // callback): run the scenario in a child, so it fails as this test, with its stderr.
