@@ -33,6 +33,13 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("BatchModel", ortex::BatchModel::Init(env));
   exports.Set("hashParts", Napi::Function::New(env, ortex::JS_hashParts));
   exports.Set("availableProviders", Napi::Function::New(env, AvailableProviders));
+  exports.Set("quiesceForExit", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+    const int ms = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 100;
+    return Napi::Number::New(info.Env(), ortex::QuiesceForExit(ms));
+  }));
+  exports.Set("runsInOrt", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), ortex::RunsInOrt());
+  }));
   exports.Set("ortVersion", Napi::String::New(env, OrtGetApiBase()->GetVersionString()));
   exports.Set("ortApiVersion", Napi::Number::New(env, ORT_API_VERSION));
   exports.Set("libraryDir", Napi::String::New(env, ortex::LibraryDir()));

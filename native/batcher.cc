@@ -821,7 +821,7 @@ Status Batcher::Execute(Instance* inst, const std::vector<Request*>& reqs, int64
   Status st;
   {
     RunInOrt running;  // a process exiting meanwhile waits a little for it (ort_env.cc)
-    st = Status::FromOrt(g_ort->RunWithBinding(inst->session, nullptr, inst->binding));
+    st = Status::FromOrt(g_ort->RunWithBinding(inst->session, DefaultRunOptions(), inst->binding));
   }
   const int64_t t_run = NowNs();
   if (st.ok) {

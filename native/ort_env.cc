@@ -4,7 +4,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <thread>
@@ -19,29 +18,19 @@ OrtAllocator* g_cpu_allocator = nullptr;
 OrtMemoryInfo* g_cpu_memory_info = nullptr;
 std::once_flag g_once;
 std::string g_init_error;
-// Set by OnProcessExit: the process is in exit(), tearing down ORT's statics.
+// Set by QuiesceForExit: the process is exiting, and ORT's log is silenced.
 std::atomic<bool> g_exiting{false};
+// Threads of ortex's own now inside OrtApi::Run or RunWithBinding (RunInOrt).
 std::atomic<int> g_runs_in_ort{0};
-
-// A process that exits (process.exit(), or the end of main) while runs are in flight on
-// ortex's threads destroys ORT's static registries under them: the runs then fail inside
-// kernels ("GetElementType is not implemented") and ORT logs an ERROR line for each. This
-// handler, registered after libonnxruntime's static constructors and so run before their
-// destructors, silences ORT's log and gives runs in flight up to 100 ms to finish first.
-void OnProcessExit() {
-  g_exiting.store(true, std::memory_order_release);
-  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
-  while (g_runs_in_ort.load(std::memory_order_acquire) > 0 && std::chrono::steady_clock::now() < until) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-}
+// Passed to every run that has no RunOptions of its own (DefaultRunOptions).
+OrtRunOptions* g_default_run_options = nullptr;
 
 // Logs from ORT go to stderr in one line each, prefixed so they are easy to grep.
 void ORT_API_CALL LogToStderr(void*, OrtLoggingLevel severity, const char* category,
                               const char* logid, const char* code_location,
                               const char* message) {
   static const char* kLevels[] = {"VERBOSE", "INFO", "WARNING", "ERROR", "FATAL"};
-  if (g_exiting.load(std::memory_order_acquire)) return;  // see OnProcessExit
+  if (g_exiting.load(std::memory_order_acquire)) return;  // see QuiesceForExit
   // ortex reports a missing provider library itself, once, with the fix; ORT's own line
   // for the same failure would be a second, less actionable message.
   if (strstr(message, "Failed to load library") && strstr(message, "libonnxruntime_providers_")) return;
@@ -67,19 +56,35 @@ std::string InitOrt() {
                                                     "ortex", &g_env);
     if (!s) s = g_ort->GetAllocatorWithDefaultOptions(&g_cpu_allocator);
     if (!s) s = g_ort->CreateCpuMemoryInfo(OrtArenaAllocator, OrtMemTypeDefault, &g_cpu_memory_info);
+    if (!s) s = g_ort->CreateRunOptions(&g_default_run_options);
     if (s) {
       g_init_error = g_ort->GetErrorMessage(s);
       g_ort->ReleaseStatus(s);
     }
-    std::atexit(OnProcessExit);
   });
   return g_init_error;
 }
 
 OrtEnv* Env() { return g_env; }
 
+OrtRunOptions* DefaultRunOptions() { return g_default_run_options; }
+
 RunInOrt::RunInOrt() { g_runs_in_ort.fetch_add(1, std::memory_order_acq_rel); }
 RunInOrt::~RunInOrt() { g_runs_in_ort.fetch_sub(1, std::memory_order_acq_rel); }
+
+int RunsInOrt() { return g_runs_in_ort.load(std::memory_order_acquire); }
+
+int QuiesceForExit(int wait_ms) {
+  g_exiting.store(true, std::memory_order_release);
+  if (g_default_run_options) {
+    if (OrtStatus* s = g_ort->RunOptionsSetTerminate(g_default_run_options)) g_ort->ReleaseStatus(s);  // cannot fail
+  }
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+  while (RunsInOrt() > 0 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  return RunsInOrt();
+}
 
 std::string LibraryDir() {
   Dl_info info;

@@ -19,14 +19,26 @@ std::string InitOrt();
 
 OrtEnv* Env();
 
-// Held by a thread of ortex's own for as long as it runs a model, so that a process exiting
-// meanwhile can let the run finish before ORT's statics are destroyed (ort_env.cc).
+// The RunOptions of every run that has none of its own. One object for all: at process exit
+// QuiesceForExit sets its terminate flag, which ends all such runs at their next node.
+OrtRunOptions* DefaultRunOptions();
+
+// Held by a thread of ortex's own for as long as it runs a model (QuiesceForExit waits for
+// them).
 struct RunInOrt {
   RunInOrt();
   ~RunInOrt();
   RunInOrt(const RunInOrt&) = delete;
   RunInOrt& operator=(const RunInOrt&) = delete;
 };
+int RunsInOrt();
+
+// For the main thread's 'exit' event (src/native.ts), while the process is still whole: a
+// process that exits with runs in flight on ortex's threads would destroy ORT's statics under
+// them in exit(), and ORT would log an error per run. Silences ORT's log, terminates the runs
+// that use DefaultRunOptions(), and waits up to `wait_ms` for every run to leave ORT. Returns
+// how many are still inside.
+int QuiesceForExit(int wait_ms);
 
 // The folder libonnxruntime.so.1 was loaded from (where ORT also looks for provider libraries).
 std::string LibraryDir();

@@ -49,21 +49,34 @@ RunExecutor::RunExecutor(Napi::Env env, size_t threads, int spin_us) : env_(env)
   } catch (const std::system_error& e) {
     // Out of threads (a pids limit): run with what started, or fail cleanly with none.
     if (threads_.empty()) {
-      CloseWake();
+      CloseWake(nullptr);
       ReleaseJsResources();
       throw Napi::Error::New(env, std::string("ortex could not start a run thread: ") + e.what());
     }
   }
   // Cleanup hooks run in reverse order of registration, so this one runs before Node-API's
-  // own teardown finalizes the sessions a running job may still be using.
-  napi_add_env_cleanup_hook(env, StopHook, this);
-  hook_registered_ = true;
+  // own teardown finalizes the sessions a running job may still be using. An asynchronous
+  // one, because closing wake_ finishes in a libuv callback that lives in this addon: Node
+  // keeps turning the loop until the hook is removed (OnWakeClosed), and only then unloads
+  // the addon. (With a plain hook, a worker_thread that alone had loaded ortex ran the close
+  // callback after ortex.node was unmapped, and crashed.)
+  if (napi_add_async_cleanup_hook(env, AsyncStopHook, this, &cleanup_hook_) != napi_ok) cleanup_hook_ = nullptr;
 }
 
-void RunExecutor::CloseWake() {
-  if (!wake_) return;
-  uv_close(reinterpret_cast<uv_handle_t*>(wake_), [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
+void RunExecutor::CloseWake(napi_async_cleanup_hook_handle hook) {
+  if (!wake_) {
+    if (hook) napi_remove_async_cleanup_hook(hook);
+    return;
+  }
+  wake_->data = hook;
+  uv_close(reinterpret_cast<uv_handle_t*>(wake_), OnWakeClosed);
   wake_ = nullptr;
+}
+
+void RunExecutor::OnWakeClosed(uv_handle_t* handle) {
+  auto hook = static_cast<napi_async_cleanup_hook_handle>(handle->data);
+  delete reinterpret_cast<uv_async_t*>(handle);
+  if (hook) napi_remove_async_cleanup_hook(hook);
 }
 
 void RunExecutor::ReleaseJsResources() {
@@ -73,11 +86,12 @@ void RunExecutor::ReleaseJsResources() {
   resource_ = nullptr;
 }
 
-void RunExecutor::StopHook(void* self) {
+void RunExecutor::AsyncStopHook(napi_async_cleanup_hook_handle hook, void* self) {
   auto* executor = static_cast<RunExecutor*>(self);
-  executor->hook_registered_ = false;  // a hook that ran is removed by Node
+  executor->cleanup_hook_ = nullptr;  // removed once wake_ is closed
   executor->Stop();
   executor->ReleaseJsResources();  // the env is still whole here, unlike in the destructor
+  executor->CloseWake(hook);
 }
 
 void RunExecutor::Stop() {
@@ -94,14 +108,14 @@ void RunExecutor::Stop() {
     job->Abandon();
     delete job;
   }
-  CloseWake();
 }
 
 RunExecutor::~RunExecutor() {
-  if (hook_registered_) {
-    napi_remove_env_cleanup_hook(env_, StopHook, this);
-  }
+  // Only when the env is torn down without its cleanup hooks having run.
+  if (cleanup_hook_) napi_remove_async_cleanup_hook(cleanup_hook_);
+  cleanup_hook_ = nullptr;
   Stop();
+  CloseWake(nullptr);
   // The env is being torn down and no JS may run: queued jobs never ran and are dropped
   // (finished ones were dropped by Stop()).
   for (Job* j : queue_) {
@@ -161,8 +175,13 @@ void RunExecutor::WorkerLoop() {
       RunInOrt running;
       job->Execute();
     }
-    // Push, then wake, holding no lock: the JS thread this wakes takes none either.
+    // Push, then wake, holding no lock: the JS thread this wakes takes none either. The
+    // fence keeps Push's link store ahead of uv_async_send's first (relaxed) read of the
+    // handle's pending flag: without it, that read could see a wake-up still pending, skip
+    // sending, and the drain it stood for could run before the link was visible (Pop: "not
+    // ready"), leaving this job in the queue with no wake-up coming.
     done_.Push(job);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
     uv_async_send(wake_);
   }
 }

@@ -52,16 +52,19 @@ class RunExecutor {
   ~RunExecutor();
 
  private:
-  // Stops intake and joins the workers (waiting for runs in progress). Idempotent.
+  // Stops intake and joins the workers (waiting for runs in progress), then drops finished
+  // jobs nobody will settle. Idempotent.
   void Stop();
-  static void StopHook(void* self);
+  // The env's teardown: Stop(), then close wake_; Node waits for OnWakeClosed to remove it.
+  static void AsyncStopHook(napi_async_cleanup_hook_handle hook, void* self);
   void WorkerLoop();
   Job* Pop();
   // JS thread: settles every finished job, in one callback scope (microtasks run at its close).
   static void OnDone(uv_async_t* handle);
   void DrainDone();
-  // JS thread: closes wake_ (freed by libuv once closed). Idempotent.
-  void CloseWake();
+  // JS thread: closes wake_ (freed once libuv has closed it, then `hook`, if any, removed).
+  void CloseWake(napi_async_cleanup_hook_handle hook);
+  static void OnWakeClosed(uv_handle_t* handle);
   // JS thread, env alive: the callback scope's async context and resource.
   void ReleaseJsResources();
 
@@ -78,13 +81,13 @@ class RunExecutor {
   // Finished jobs: pushed by workers, popped by the JS thread in DrainDone().
   MpscQueue done_;
   // Wakes the JS thread's loop; ref'd only while runs are outstanding. Freed by its close
-  // callback, so it is a pointer the executor gives up at Stop().
+  // callback, so a pointer the executor gives up when it closes it (CloseWake).
   uv_async_t* wake_ = nullptr;
   napi_ref resource_ = nullptr;          // the async resource of the callback scope
   napi_async_context async_context_ = nullptr;
   std::vector<std::thread> threads_;
   size_t outstanding_ = 0;  // JS thread only: submitted, not yet completed
-  bool hook_registered_ = false;
+  napi_async_cleanup_hook_handle cleanup_hook_ = nullptr;  // until the hook runs
 };
 
 }  // namespace ortex

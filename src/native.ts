@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isMainThread } from 'node:worker_threads';
 import { OrtexError } from './errors.js';
 
 /** Wire encoding shared with native/value_convert.h. */
@@ -99,6 +100,10 @@ export interface NativeAddon {
   /** 64-bit hash of the parts (native/hash.h): strings as UTF-8, buffers read in place, arrays as lists of parts. */
   hashParts(seed: string, ...parts: HashPart[]): bigint;
   availableProviders(): string[];
+  /** Silences ORT's log, terminates runs without RunOptions of their own, waits up to `ms` for runs to leave ORT; returns how many are left (native/ort_env.h). */
+  quiesceForExit(ms: number): number;
+  /** Runs now inside ORT on ortex's own threads; for tests. */
+  runsInOrt(): number;
   ortVersion: string;
   ortApiVersion: number;
   ortBuildInfo: string;
@@ -146,3 +151,12 @@ function load(): NativeAddon {
 }
 
 export const native: NativeAddon = load();
+
+/**
+ * How long a process that exits waits for runs in flight on ortex's threads, in ms. Without
+ * this, exit() destroys ONNX Runtime's statics under them, and ORT logs an error for each
+ * run. Only the main thread's exit ends the process; a worker_thread's env is stopped by the
+ * addon's own cleanup hook instead.
+ */
+const EXIT_WAIT_MS = 100;
+if (isMainThread) process.once('exit', () => native.quiesceForExit(EXIT_WAIT_MS));

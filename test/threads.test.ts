@@ -142,16 +142,31 @@ describe('InferenceSession in worker_threads', () => {
     }
   });
 
-  it('exits quietly with code 0 when process.exit() is called while runs are in flight', async () => {
-    // Without ortex's exit hook, ORT's statics were destroyed under the runs still on ortex's
-    // threads, and each run failed with an ERROR line from ORT on stderr.
+  it('runs in a worker_thread of a process whose main thread never loads ortex, which then exits cleanly', async () => {
+    // Node unloads the addon with the only env that loaded it; the completion wake-up must be
+    // closed before that (it crashed with SIGSEGV when its close callback ran after).
+    const { code, signal, stdout, stderr } = await new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>((resolve) => {
+      const child = execFile(process.execPath, [fileURLToPath(fixture('only-worker-loads.mjs')), MODELS], { timeout: 30_000 }, (_err, stdout, stderr) =>
+        resolve({ code: child.exitCode, signal: child.signalCode, stdout, stderr }),
+      );
+    });
+    expect({ code, signal }, `only-worker-loads.mjs died; its stderr:\n${stderr}`).toEqual({ code: 0, signal: null });
+    expect(stdout).toBe('worker ran: finite\nworker exit 0\nworker ran: finite\nworker exit 0\n');
+  });
+
+  it('stops runs in flight before the process exits: exit code 0, nothing on stderr, no run left inside ORT', async () => {
+    // Without ortex's 'exit' listener, exit() destroyed ORT's statics under the runs still on
+    // ortex's threads, and each run failed with an ERROR line from ORT on stderr.
     const { code, signal, stdout, stderr } = await new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>((resolve) => {
       const child = execFile(process.execPath, [fileURLToPath(fixture('exit-mid-run.mjs')), MODELS], { timeout: 30_000 }, (_err, stdout, stderr) =>
         resolve({ code: child.exitCode, signal: child.signalCode, stdout, stderr }),
       );
     });
     expect({ code, signal, stderr }).toEqual({ code: 0, signal: null, stderr: '' });
-    expect(stdout).toBe('exiting\n'); // the runs were in flight: none settled before the exit
+    const before = Number(/in ORT before exit: (\d+)/.exec(stdout)?.[1]);
+    expect(before, stdout).toBeGreaterThan(0); // the runs were inside ORT when exit began
+    expect(stdout).not.toContain('settled');
+    expect(stdout).toContain('in ORT at exit: 0\n'); // and none was by the time exit() ran
   });
 
   it('survives a worker terminated while its runs are in flight, and the main thread keeps getting correct outputs', async () => {
