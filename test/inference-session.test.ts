@@ -395,6 +395,24 @@ describe('InferenceSession#runSync() after a call of the same shape', () => {
     expect(ys(await s.run(feeds))).toEqual([1, 2, 3]);
     expect(inner).toEqual([100, 101, 102]);
     expect(ys(await innerAsync!)).toEqual([200, 201, 202]);
+    // A getter on a tensor's dims, read while its descriptor is written, and a nested call
+    // that throws, which the getter catches.
+    const c = t(3);
+    let thrown = '';
+    Object.defineProperty(c, 'dims', {
+      get() {
+        try {
+          s.runSync({ a: t(1) } as never);
+        } catch (err) {
+          thrown = (err as { code?: string }).code ?? '';
+        }
+        inner = ys(s.runSync({ a: t(300), b: t(301), c: t(302) }));
+        return [1];
+      },
+    });
+    expect(ys(s.runSync({ a: t(1), b: t(2), c }))).toEqual([1, 2, 3]);
+    expect(thrown).toBe('ERR_INPUT_MISSING');
+    expect(inner).toEqual([300, 301, 302]);
     // And the fast path is back for the next call.
     expect(ys(s.runSync({ a: t(7), b: t(8), c: t(9) }))).toEqual([7, 8, 9]);
     await s.release();
