@@ -125,12 +125,13 @@ RunExecutor::~RunExecutor() {
 }
 
 void RunExecutor::Submit(Job* job) {
-  if (outstanding_++ == 0 && wake_) uv_ref(reinterpret_cast<uv_handle_t*>(wake_));
   {
     std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back(job);
+    queue_.push_back(job);  // may throw bad_alloc: then nothing below has happened
     queued_.fetch_add(1, std::memory_order_release);
   }
+  // On the JS thread, as DrainDone's unref: no completion can come before this returns.
+  if (outstanding_++ == 0 && wake_) uv_ref(reinterpret_cast<uv_handle_t*>(wake_));
   // A spinning worker will see queued_ without a wake-up.
   if (spinning_.load(std::memory_order_acquire) == 0) cv_.notify_one();
 }
@@ -210,6 +211,14 @@ void RunExecutor::DrainDone() {
       // Napi::Error only when JS cannot run any more (a worker_thread being terminated), or
       // bad_alloc: the promise can no longer be settled, and no exception may leave this
       // libuv callback.
+    }
+    // A JS exception a failed call left pending would otherwise surface in some unrelated
+    // later call: report it as uncaught, as Node does for a thread-safe function's callback.
+    bool pending = false;
+    napi_value error = nullptr;
+    if (napi_is_exception_pending(env_, &pending) == napi_ok && pending &&
+        napi_get_and_clear_last_exception(env_, &error) == napi_ok && error != nullptr) {
+      napi_fatal_exception(env_, error);
     }
     if (inner_open) napi_close_handle_scope(env_, inner);
     delete job;
