@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { cpus, loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { packageRoot } from '../src/package-info.js';
@@ -155,4 +156,16 @@ export function nativeTool(target: string, what: string, file = target): string 
   log(`bench: building ${what} (cmake-js, target ${target}) ...`);
   spawnSync('npx', ['cmake-js', 'compile', '--out', 'build', '-T', target], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
   return found();
+}
+
+/** The raw C loop inside this process: bench/native/raw_loop_addon.cc says what each method does. */
+export interface RawLoop {
+  time(samplesUs: Float64Array, offset: number, count: number): void;
+  bindCall(): () => void;
+  release(): void;
+}
+
+/** build/Release/ortex_raw_bench.node, the addon that makes RawLoops. */
+export function rawLoopAddon(): { RawLoop: new (modelPath: string, batch: number, intraOpThreads: number, seqLen: number) => RawLoop } {
+  return createRequire(import.meta.url)(resolve(ROOT, 'build/Release/ortex_raw_bench.node')) as ReturnType<typeof rawLoopAddon>;
 }

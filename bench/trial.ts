@@ -7,10 +7,10 @@
  * binding and the reverse. bench/run.ts spawns this once per trial per repeat.
  */
 import { pbkdf2, pbkdf2Sync } from 'node:crypto';
-import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { rawLoopAddon } from './harness.js';
 import { makeInputs } from './inputs.js';
 import { spread, summarize } from './stats.js';
 import {
@@ -174,25 +174,17 @@ async function hopFloor(trial: HopFloorTrial) {
   return { async: summarize(asyncUs), sync: summarize(syncUs) };
 }
 
-interface RawLoop {
-  time(samplesUs: Float64Array, offset: number, count: number): void;
-  bindCall(): () => void;
-  release(): void;
-}
-
 /**
  * runSync(), io.runSync() and the raw C loop of build/Release/ortex_raw_bench.node, on the
  * same model in this one process, in blocks that take turns (PairedTrial). The raw loop runs
- * twice: timed in C over a block, and called from JS once per call through the leanest N-API
- * function there is (timed as ortex is).
+ * twice: timed in C over a block, and called from JS once per call through a bound function
+ * with no arguments (timed as ortex is).
  * Returns each runner's p50 and p99 per round, and its summary over all rounds.
  */
 async function paired(trial: PairedTrial) {
   const { session, feeds, ortVersion } = await load({ ...trial, runner: 'ortex-sync' }, trial.batch);
   const io = await bindOnce(session, feeds);
-  const { RawLoop } = createRequire(import.meta.url)(resolve(ROOT, 'build/Release/ortex_raw_bench.node')) as {
-    RawLoop: new (path: string, batch: number, threads: number, seqLen: number) => RawLoop;
-  };
+  const { RawLoop } = rawLoopAddon();
   const raw = new RawLoop(resolve(ROOT, trial.model.path), trial.batch, trial.intraOpThreads, trial.model.seqLen ?? 64);
   const runSync = session.runSync!.bind(session);
   const timeJs = (call: () => unknown, out: Float64Array, offset: number, count: number) => {

@@ -34,8 +34,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("hashParts", Napi::Function::New(env, ortex::JS_hashParts));
   exports.Set("availableProviders", Napi::Function::New(env, AvailableProviders));
   exports.Set("quiesceForExit", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
-    const int ms = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 100;
-    return Napi::Number::New(info.Env(), ortex::QuiesceForExit(ms));
+    if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "Expected quiesceForExit(ms)");
+    return Napi::Number::New(info.Env(), ortex::QuiesceForExit(info[0].As<Napi::Number>().Int32Value()));
   }));
   exports.Set("runsInOrt", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), ortex::RunsInOrt());

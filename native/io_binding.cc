@@ -189,7 +189,7 @@ Napi::Value IoBinding::JS_runSync(const Napi::CallbackInfo& info) {
   CheckIdle(env);
   CheckAttached(env);
   OrtRunOptions* ro = info.Length() > 0 ? RunOptions::From(env, info[0]) : nullptr;
-  ORT_THROW_ON_ERROR(env, g_ort->RunWithBinding(session_->ort(), ro ? ro : DefaultRunOptions(), binding_));
+  ORT_THROW_ON_ERROR(env, g_ort->RunWithBinding(session_->ort(), RunOptionsOrDefault(ro), binding_));
   return BoundOutputs(env);
 }
 
@@ -204,7 +204,7 @@ class BindingRunJob : public RunExecutor::Job {
   }
   Napi::Promise Promise() { return deferred_.Promise(); }
   void Execute() override {
-    status_ = Status::FromOrt(g_ort->RunWithBinding(binding_->session()->ort(), ro_ ? ro_ : DefaultRunOptions(), binding_->ort()));
+    status_ = Status::FromOrt(g_ort->RunWithBinding(binding_->session()->ort(), RunOptionsOrDefault(ro_), binding_->ort()));
   }
   void Complete(Napi::Env env) override {
     binding_->session()->EndRun();

@@ -22,6 +22,8 @@ OrtEnv* Env();
 // The RunOptions of every run that has none of its own. One object for all: at process exit
 // QuiesceForExit sets its terminate flag, which ends all such runs at their next node.
 OrtRunOptions* DefaultRunOptions();
+// A run's own RunOptions, or DefaultRunOptions() when it has none.
+inline OrtRunOptions* RunOptionsOrDefault(OrtRunOptions* own) { return own ? own : DefaultRunOptions(); }
 
 // Held by a thread of ortex's own for as long as it runs a model (QuiesceForExit waits for
 // them).

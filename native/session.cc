@@ -308,7 +308,7 @@ struct RunCall {
   }
 
   OrtStatus* Run(OrtSession* session) {
-    return g_ort->Run(session, run_options ? run_options : DefaultRunOptions(), input_names.data(), input_ptrs.data(), input_ptrs.size(),
+    return g_ort->Run(session, RunOptionsOrDefault(run_options), input_names.data(), input_ptrs.data(), input_ptrs.size(),
                       output_names.data(), output_names.size(), outputs.data());
   }
 
